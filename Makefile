@@ -1,0 +1,31 @@
+# Two entry points (see README): `make repro` and `make test`. Both build .venv first.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: repro test profile-% bench clean-venv
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	# torch first and pinned: an unpinned torch pulls gigabytes of CUDA wheels.
+	$(PIP) install torch==2.13.0
+	$(PIP) install -r requirements.lock
+	$(PIP) install --no-deps -e .
+	touch $@
+
+repro: $(VENV)/.installed
+	$(VENV)/bin/dvc repro
+
+test: $(VENV)/.installed
+	$(VENV)/bin/pytest -q
+
+# make profile-ci | profile-default | profile-gpu : validate profiles/<name>.yaml, copy it to params.yaml
+profile-%: $(VENV)/.installed
+	$(PY) -m dictlearn.profile $*
+
+bench: $(VENV)/.installed
+	$(PY) bench/cache_acts.py
+
+clean-venv:
+	rm -rf $(VENV)

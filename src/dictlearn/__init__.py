@@ -1,0 +1,1 @@
+"""dictlearn: sparse dictionary learning on small transformers, orchestrated by DVC."""

@@ -1,0 +1,50 @@
+"""Caching a model's MLP activations over a dataset split into zarr stores (streaming)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from dictlearn.config import CacheActs
+from dictlearn.prepared import Split
+from dictlearn.lm.checkpoint import checkpoint_hash
+from dictlearn.lm.hooks import iter_hook_activations, mlp_hook
+from dictlearn.store import ActivationWriter, store_path
+
+
+def cache_activations(bridge, checkpoint: Path, model_name: str, split: Split, cfg: CacheActs,
+                      out: Path, device: torch.device) -> dict:
+    n_seq = min(len(split.ids), max(1, cfg.max_tokens // split.seq_len))
+    ids, labels = split.ids[:n_seq], split.labels[:n_seq]
+    n_tokens = ids.numel()
+    hooks = [mlp_hook(layer) for layer in cfg.layers]
+    d = bridge.cfg.d_mlp
+    provenance = {"model": model_name, "model_sha256": checkpoint_hash(checkpoint),
+                  "label_names": split.label_names, "seq_len": split.seq_len}
+    writers = {h: ActivationWriter(store_path(out, h), n_tokens, d, cfg.chunk_rows,
+                                   cfg.chunks_per_shard, {**provenance, "hook": h})
+               for h in hooks}
+    seq_len = split.seq_len
+    pos = np.tile(np.arange(seq_len, dtype=np.int16), cfg.batch_size)
+    t0 = time.perf_counter()
+    bar = tqdm(total=n_tokens, unit="tok", unit_scale=True, desc="cache_acts")
+    for sl, acts in iter_hook_activations(bridge, ids, hooks, cfg.batch_size, device):
+        n = (sl.stop - sl.start) * seq_len
+        index = {
+            "token_ids": ids[sl].reshape(-1).numpy(),
+            "seq": np.repeat(np.arange(sl.start, sl.stop, dtype=np.int32), seq_len),
+            "pos": pos[:n],
+            "label": labels[sl].reshape(-1).numpy(),
+        }
+        for h, a in acts.items():
+            writers[h].append(a.reshape(n, d).to(torch.float16).cpu().numpy(), **index)
+        bar.update(n)
+    for w in writers.values():
+        w.close()
+    bar.close()
+    elapsed = time.perf_counter() - t0
+    return {"n_tokens": n_tokens, "hooks": hooks, "tokens_per_s": n_tokens / elapsed}

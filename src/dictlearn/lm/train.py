@@ -1,0 +1,104 @@
+"""The language-model training loop, shared by every domain: AdamW, warmup + cosine, dvclive."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from dictlearn.config import TrainLM
+
+
+def warmup_cosine(step: int, warmup: int, total: int, min_ratio: float) -> float:
+    """LR multiplier: linear warmup to 1, then cosine decay to `min_ratio` at `total`."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainLM) -> torch.optim.AdamW:
+    # Decay matrices only (not biases, LayerNorm gains or position tables' 1-D params).
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay},
+         {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr, betas=(0.9, 0.95), eps=1e-8)
+
+
+@torch.no_grad()
+def token_losses(model: torch.nn.Module, ids: torch.Tensor, batch_size: int,
+                 device: torch.device) -> torch.Tensor:
+    """Per-token next-token cross-entropy, shape [n_seq, seq_len - 1]."""
+    model.eval()
+    out = []
+    for i in range(0, len(ids), batch_size):
+        x = ids[i:i + batch_size].to(device)
+        logits = model(input_ids=x).logits[:, :-1].float()
+        out.append(F.cross_entropy(logits.transpose(1, 2), x[:, 1:], reduction="none").cpu())
+    return torch.cat(out)
+
+
+def validation_metrics(model, val_ids: torch.Tensor, val_labels: torch.Tensor,
+                       label_names: list[str], batch_size: int, device) -> dict[str, float]:
+    losses = token_losses(model, val_ids, batch_size, device)
+    target_labels = val_labels[:, 1:]
+    out = {"val_loss": losses.mean().item()}
+    for i, name in enumerate(label_names):
+        mask = target_labels == i
+        if mask.any():
+            out[f"val_loss_{name}"] = losses[mask].mean().item()
+    return out
+
+
+def train_lm(model: torch.nn.Module, train_ids: torch.Tensor, val_ids: torch.Tensor,
+             val_labels: torch.Tensor, label_names: list[str], cfg: TrainLM,
+             device: torch.device, seed: int, live=None) -> dict[str, float]:
+    """Train `model` in place on random sequences of `train_ids` [n_seq, seq_len]."""
+    model.to(device)
+    gen = torch.Generator().manual_seed(seed)
+    opt = make_optimizer(model, cfg)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: warmup_cosine(s, cfg.warmup_steps, cfg.steps, cfg.min_lr_ratio))
+    n_val = min(len(val_ids), cfg.eval_batches * cfg.batch_size)
+    val_ids, val_labels = val_ids[:n_val], val_labels[:n_val]
+    tokens_per_step = cfg.batch_size * train_ids.shape[1]
+    t0 = time.perf_counter()
+    bar = tqdm(total=cfg.steps * tokens_per_step, unit="tok", unit_scale=True, desc="train_lm")
+    for step in range(cfg.steps):
+        model.train()
+        idx = torch.randint(len(train_ids), (cfg.batch_size,), generator=gen)
+        x = train_ids[idx].to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            loss = model(input_ids=x, labels=x).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        sched.step()
+        bar.update(tokens_per_step)
+        if step % 10 == 0 or step == cfg.steps - 1:
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+            if live is not None:
+                live.step = step
+                live.log_metric("train/loss", loss.item())
+                live.log_metric("train/lr", sched.get_last_lr()[0])
+        if live is not None and (step + 1) % cfg.eval_every == 0 and step + 1 < cfg.steps:
+            live.step = step
+            val = validation_metrics(model, val_ids, val_labels, label_names,
+                                     cfg.batch_size, device)
+            live.log_metric("val/loss", val["val_loss"])
+    bar.close()
+    elapsed = time.perf_counter() - t0
+    final = validation_metrics(model, val_ids, val_labels, label_names, cfg.batch_size, device)
+    if live is not None:
+        live.step = cfg.steps - 1
+        live.log_metric("val/loss", final["val_loss"])
+    final.update(train_tokens=cfg.steps * tokens_per_step,
+                 train_tokens_per_s=cfg.steps * tokens_per_step / elapsed,
+                 train_seconds=elapsed)
+    return final

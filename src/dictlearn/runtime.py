@@ -1,0 +1,46 @@
+"""Process-level concerns shared by every stage: device choice, seeding, clean failures."""
+
+from __future__ import annotations
+
+import functools
+import random
+import sys
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from dictlearn.config import ParamsError
+
+
+class InputError(ValueError):
+    """A missing or corrupt input file; the message names the file and what was expected."""
+
+
+def pick_device(setting: str = "auto") -> torch.device:
+    if setting == "cuda" and not torch.cuda.is_available():
+        raise InputError("device: 'cuda' was requested but no CUDA device is visible")
+    if setting == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(setting)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def stage_main(fn: Callable[..., None]) -> Callable[..., None]:
+    """Run a stage; turn expected failures into one clear line on stderr and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (ParamsError, InputError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
+
+    return wrapper

@@ -1,0 +1,129 @@
+"""The SAE base class and its on-disk form, the SAELens 6 layout:
+`cfg.json`, `sae_weights.safetensors` (W_enc [d_in, d_sae], W_dec [d_sae, d_in], b_enc, b_dec,
+plus per-architecture extras) and `sparsity.safetensors` (log10 feature density)."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from dictlearn.runtime import InputError
+
+CFG_FILE = "cfg.json"
+WEIGHTS_FILE = "sae_weights.safetensors"
+SPARSITY_FILE = "sparsity.safetensors"
+
+
+class SparseAutoencoder(nn.Module, ABC):
+    """x ≈ decode(encode(x)); subclasses define the activation and the training loss."""
+
+    architecture: ClassVar[str]  # our name (the registry key)
+    saelens_architecture: ClassVar[str]  # SAELens's name for the same inference computation
+
+    def __init__(self, d_in: int, d_sae: int):
+        super().__init__()
+        self.d_in, self.d_sae = d_in, d_sae
+        self.W_enc = nn.Parameter(torch.empty(d_in, d_sae))
+        self.b_enc = nn.Parameter(torch.zeros(d_sae))
+        self.W_dec = nn.Parameter(torch.empty(d_sae, d_in))
+        self.b_dec = nn.Parameter(torch.zeros(d_in))
+
+    @torch.no_grad()
+    def init_weights(self, generator: torch.Generator, dec_norm: float = 0.1) -> None:
+        """Decoder rows in random directions with norm `dec_norm`; encoder = decoder.T."""
+        w = torch.randn(self.d_sae, self.d_in, generator=generator)
+        w *= dec_norm / w.norm(dim=1, keepdim=True)
+        self.W_dec.copy_(w)
+        self.W_enc.copy_(w.T)
+        self.b_enc.zero_()
+        self.b_dec.zero_()
+
+    @abstractmethod
+    def encode(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def decode(self, f: torch.Tensor) -> torch.Tensor:
+        return f @ self.W_dec + self.b_dec
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    @abstractmethod
+    def training_loss(self, x: torch.Tensor, sparsity_coeff: float
+                      ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """(loss, feature activations, named loss parts) for one batch."""
+
+    @torch.no_grad()
+    def fold_input_scale(self, scale: float) -> None:
+        """Trained on x·scale; make the SAE take raw x and return raw x̂ (same encodings)."""
+        self.W_enc.mul_(scale)
+        self.W_dec.div_(scale)
+        self.b_dec.div_(scale)
+
+    def saelens_cfg(self) -> dict[str, Any]:
+        return {"apply_b_dec_to_input": False}
+
+    def extra_state(self) -> dict[str, torch.Tensor]:
+        return {}
+
+
+def save_sae(sae: SparseAutoencoder, out: Path, log_density: torch.Tensor,
+             metadata: dict[str, Any]) -> None:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = {
+        "architecture": sae.saelens_architecture,
+        "d_in": sae.d_in,
+        "d_sae": sae.d_sae,
+        "dtype": "float32",
+        "device": "cpu",
+        "normalize_activations": "none",
+        "reshape_activations": "none",
+        **sae.saelens_cfg(),
+        "metadata": {"dictlearn_architecture": sae.architecture, **metadata},
+    }
+    (out / CFG_FILE).write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
+    tensors = {"W_enc": sae.W_enc, "W_dec": sae.W_dec, "b_enc": sae.b_enc, "b_dec": sae.b_dec,
+               **sae.extra_state()}
+    save_file({k: v.detach().float().cpu().contiguous() for k, v in tensors.items()},
+              str(out / WEIGHTS_FILE))
+    save_file({"sparsity": log_density.float().cpu().contiguous()}, str(out / SPARSITY_FILE))
+
+
+def read_cfg(path: Path) -> dict[str, Any]:
+    file = Path(path) / CFG_FILE
+    if not file.is_file():
+        raise InputError(f"{file}: SAE config not found; run `dvc repro train_sae` first")
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise InputError(f"{file}: not valid JSON ({err})") from None
+
+
+def load_sae(path: Path, device: torch.device | str = "cpu") -> SparseAutoencoder:
+    from dictlearn.sae.registry import ARCHITECTURES
+
+    cfg = read_cfg(path)
+    name = cfg.get("metadata", {}).get("dictlearn_architecture")
+    if name not in ARCHITECTURES:
+        raise InputError(f"{Path(path) / CFG_FILE}: metadata.dictlearn_architecture is "
+                         f"{name!r}; expected one of {sorted(ARCHITECTURES)}")
+    sae = ARCHITECTURES[name](cfg["d_in"], cfg["d_sae"])
+    weights = Path(path) / WEIGHTS_FILE
+    if not weights.is_file():
+        raise InputError(f"{weights}: SAE weights not found")
+    state = load_file(str(weights))
+    missing = set(sae.state_dict()) - set(state)
+    if missing:
+        raise InputError(f"{weights}: missing tensors {sorted(missing)}")
+    sae.load_state_dict({k: state[k] for k in sae.state_dict()})
+    return sae.to(device).eval()
+
+
+def load_log_density(path: Path) -> torch.Tensor:
+    return load_file(str(Path(path) / SPARSITY_FILE))["sparsity"]

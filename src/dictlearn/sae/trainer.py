@@ -1,0 +1,132 @@
+"""SAE training on a cached activation store (the model is never re-run).
+
+Inputs are scaled by one constant so that E‖x‖² = d_in (Anthropic's April-2024 recipe, which
+makes the sparsity coefficient portable across layers and models); the scale is folded into
+the saved weights, so the saved SAE takes raw activations.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+from tqdm import tqdm
+
+from dictlearn.config import SAE as SAEConfig
+from dictlearn.sae.base import SparseAutoencoder
+from dictlearn.store import ActivationStore
+
+
+def lr_multiplier(step: int, n_steps: int, warmup: int, decay_fraction: float) -> float:
+    """Linear warmup, constant, then linear decay to 0 over the last `decay_fraction`."""
+    if step < warmup:
+        return (step + 1) / warmup
+    decay_start = n_steps * (1 - decay_fraction)
+    if decay_fraction > 0 and step >= decay_start:
+        return max(0.0, (n_steps - step) / (n_steps - decay_start))
+    return 1.0
+
+
+@torch.no_grad()
+def resample_dead_features(sae: SparseAutoencoder, dead: torch.Tensor, x: torch.Tensor,
+                           opt: torch.optim.Adam, generator: torch.Generator) -> int:
+    """Re-initialise `dead` features towards inputs the SAE reconstructs badly
+    ("Towards Monosemanticity", 2023): pick inputs with probability ∝ loss², point the
+    decoder row at the unit input, the encoder column at it scaled to 0.2 × the mean alive
+    encoder norm, zero the bias, and clear Adam's moments for those weights."""
+    idx = dead.nonzero().squeeze(1)
+    if len(idx) == 0:
+        return 0
+    losses = (sae(x) - x).pow(2).sum(-1)
+    probs = losses.pow(2).cpu().double()
+    if probs.sum() <= 0:
+        probs = torch.ones_like(probs)
+    pick = torch.multinomial(probs, len(idx), replacement=len(idx) > len(x), generator=generator)
+    directions = x[pick.to(x.device)]
+    directions = directions / directions.norm(dim=1, keepdim=True).clamp_min(1e-8)
+    alive = ~dead
+    enc_norm = sae.W_enc[:, alive].norm(dim=0).mean() if alive.any() else torch.tensor(1.0)
+    sae.W_dec[idx] = directions
+    sae.W_enc[:, idx] = directions.T * 0.2 * enc_norm
+    sae.b_enc[idx] = 0.0
+    for p, sl in ((sae.W_dec, (idx,)), (sae.W_enc, (slice(None), idx)), (sae.b_enc, (idx,))):
+        state = opt.state.get(p, {})
+        for key in ("exp_avg", "exp_avg_sq"):
+            if key in state:
+                state[key][sl] = 0.0
+    return len(idx)
+
+
+def input_scale(store: ActivationStore, seed: int, n: int = 65536) -> tuple[float, torch.Tensor]:
+    sample = store.sample(min(n, store.n_tokens), seed)
+    scale = math.sqrt(store.d / sample.pow(2).sum(-1).mean().item())
+    return scale, sample * scale
+
+
+def train_sae(sae: SparseAutoencoder, store: ActivationStore, cfg: SAEConfig,
+              device: torch.device, live=None, log_every: int = 20) -> dict:
+    gen = torch.Generator().manual_seed(cfg.seed)
+    scale, sample = input_scale(store, cfg.seed)
+    sae.init_weights(gen)
+    with torch.no_grad():
+        sae.b_dec.copy_(sample.mean(0))
+    sae.to(device).train()
+    n_steps = max(1, cfg.training_tokens // cfg.batch_size)
+    opt = torch.optim.Adam(sae.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: lr_multiplier(s, n_steps, cfg.warmup_steps, cfg.decay_fraction))
+    l1_warmup = max(1, n_steps // 20)
+    last_fired = torch.full((sae.d_sae,), -1, dtype=torch.long, device=device)
+    density_from = n_steps - max(1, n_steps // 5)  # feature density over the last 20%
+    fire_count = torch.zeros(sae.d_sae, device=device)
+    last_resample, n_resampled = -1, 0
+    t0 = time.perf_counter()
+    bar = tqdm(total=n_steps * cfg.batch_size, unit="tok", unit_scale=True, desc="train_sae")
+    batches = store.batches(cfg.batch_size, n_steps, cfg.buffer_chunks, seed=cfg.seed)
+    for step, x in enumerate(batches):
+        x = x.to(device, non_blocking=True) * scale
+        coeff = cfg.l1_coeff * min(1.0, (step + 1) / l1_warmup)
+        loss, f, parts = sae.training_loss(x, coeff)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(sae.parameters(), cfg.grad_clip)
+        opt.step()
+        sched.step()
+        with torch.no_grad():
+            active = f > 0
+            last_fired[active.any(0)] = step
+            if step >= density_from:
+                fire_count += active.sum(0)
+        if (step + 1) % cfg.resample_every == 0 and step + 1 < cfg.resample_until * n_steps:
+            dead = last_fired <= last_resample  # silent since the last resampling
+            pool = store.sample(min(store.n_tokens, 16 * cfg.batch_size), cfg.seed + step)
+            n_resampled += resample_dead_features(sae, dead, pool.to(device) * scale, opt, gen)
+            last_fired[dead] = step
+            last_resample = step
+        bar.update(cfg.batch_size)
+        if step % log_every == 0 or step == n_steps - 1:
+            with torch.no_grad():
+                l0 = active.sum(-1).float().mean().item()
+                dead_frac = ((step - last_fired) >= cfg.resample_every).float().mean().item()
+                ev = 1 - parts["mse"].item() / (x - x.mean(0)).pow(2).sum(-1).mean().item()
+            bar.set_postfix(mse=f"{parts['mse'].item():.2f}", l0=f"{l0:.1f}", ev=f"{ev:.3f}")
+            if live is not None:
+                live.step = step
+                for name, value in (("mse", parts["mse"].item()), ("l1", parts["l1"].item()),
+                                    ("l0", l0), ("dead_fraction", dead_frac),
+                                    ("explained_variance", ev),
+                                    ("lr", sched.get_last_lr()[0])):
+                    live.log_metric(f"train/{name}", value)
+    bar.close()
+    elapsed = time.perf_counter() - t0
+    sae.fold_input_scale(scale)
+    density = fire_count / ((n_steps - density_from) * cfg.batch_size)
+    return {
+        "log_density": torch.log10(density.cpu() + 1e-10),
+        "input_scale": scale,
+        "steps": n_steps,
+        "tokens_per_s": n_steps * cfg.batch_size / elapsed,
+        "seconds": elapsed,
+        "resampled": n_resampled,
+    }

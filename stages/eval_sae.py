@@ -1,0 +1,59 @@
+"""Stage eval_sae@{model}: SAE metrics on held-out tokens, feature statistics for the report."""
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+from safetensors.torch import save_file
+
+from dictlearn.config import load_params
+from dictlearn.prepared import load_split
+from dictlearn.evals import context_activations, evaluate_sae, log_frequency_histogram
+from dictlearn.lm.checkpoint import load_bridge
+from dictlearn.outputs import atomic_path, write_json
+from dictlearn.runtime import pick_device, stage_main
+from dictlearn.sae import load_sae
+from dictlearn.sae.base import read_cfg
+
+
+@stage_main
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--checkpoint", type=Path, required=True)
+    ap.add_argument("--prepared", type=Path, required=True)
+    ap.add_argument("--sae", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True, help="feature statistics for the report")
+    ap.add_argument("--metrics", type=Path, required=True)
+    args = ap.parse_args()
+    cfg = load_params().eval_sae
+    device = pick_device(cfg.device)
+    hook = read_cfg(args.sae)["metadata"]["hook_name"]
+    sae = load_sae(args.sae, device)
+    split = load_split(args.prepared, "validation", cfg.max_sequences)
+    bridge = load_bridge(args.checkpoint, device)
+    metrics, stats = evaluate_sae(bridge, sae, hook, split.ids, split.labels,
+                                  len(split.label_names), cfg.batch_size, cfg.top_k,
+                                  cfg.dense_threshold, device)
+    stats["top_context_acts"] = context_activations(
+        bridge, sae, hook, split.ids, stats["top_where"], cfg.context_left, cfg.context_right,
+        cfg.batch_size, device)
+    with atomic_path(args.out) as tmp_out, atomic_path(args.metrics) as tmp_metrics:
+        tmp_out.mkdir()
+        save_file({**stats, "input_ids": split.ids, "labels": split.labels},
+                  str(tmp_out / "features.safetensors"),
+                  metadata={"hook": hook, "label_names": json.dumps(split.label_names),
+                            "context_left": str(cfg.context_left)})
+        tmp_metrics.mkdir()
+        write_json(tmp_metrics / "metrics.json", metrics)
+        with open(tmp_metrics / "log_frequency.tsv", "w", newline="") as f:
+            rows = log_frequency_histogram(stats["frequency"])
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]), delimiter="\t")
+            writer.writeheader()
+            writer.writerows(rows)
+    print({k: round(v, 4) for k, v in metrics.items()})
+
+
+if __name__ == "__main__":
+    main()

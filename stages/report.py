@@ -1,0 +1,37 @@
+"""Stage report: a static HTML page (file://, no network) over every model's results."""
+
+import argparse
+from pathlib import Path
+
+from dictlearn.config import load_params
+from dictlearn.outputs import atomic_path
+from dictlearn.report.build import ModelInputs, build_report
+from dictlearn.runtime import stage_main
+
+
+@stage_main
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--metrics", type=Path, default=Path("metrics"))
+    ap.add_argument("--models-dir", type=Path, default=Path("data/models"))
+    ap.add_argument("--evals-dir", type=Path, default=Path("data/evals"))
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    params = load_params()
+    models = [ModelInputs(
+        name=name, domain=spec.domain,
+        lm_metrics=args.metrics / name / "train_lm" / "metrics.json",
+        samples=args.metrics / name / "train_lm" / "samples.md",
+        sae_train_metrics=args.metrics / name / "train_sae" / "metrics.json",
+        sae_eval_metrics=args.metrics / name / "eval_sae" / "metrics.json",
+        features=args.evals_dir / name / "features.safetensors",
+        checkpoint=args.models_dir / name) for name, spec in params.models.items()]
+    html = build_report(models, params.report.n_features, params.report.n_examples)
+    with atomic_path(args.out) as tmp:
+        tmp.mkdir()
+        (tmp / "index.html").write_text(html, encoding="utf-8")
+    print(f"report: {args.out / 'index.html'}")
+
+
+if __name__ == "__main__":
+    main()

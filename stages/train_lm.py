@@ -1,0 +1,53 @@
+"""Stage train_lm@{model}: a GPT-2 trained on the domain's dataset, saved with save_pretrained."""
+
+import argparse
+from pathlib import Path
+
+import torch
+from dvclive import Live
+
+from dictlearn.config import load_params
+from dictlearn.prepared import load_split
+from dictlearn.domains import get_domain
+from dictlearn.lm.checkpoint import build_gpt2, load_tokenizer
+from dictlearn.lm.train import train_lm
+from dictlearn.outputs import atomic_path, write_json, write_text
+from dictlearn.runtime import pick_device, seed_everything, stage_main
+
+
+@stage_main
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--prepared", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--metrics", type=Path, required=True, help="folder for metrics, curves, samples")
+    args = ap.parse_args()
+    params = load_params()
+    spec = params.models[args.model]
+    cfg = params.train_lm[spec.domain]
+    tokenizer = load_tokenizer(args.prepared)
+    train = load_split(args.prepared, "train")
+    val = load_split(args.prepared, "validation")
+    device = pick_device(cfg.device)
+    seed_everything(spec.seed)
+    model = build_gpt2(cfg, len(tokenizer), train.seq_len, tokenizer.eos_token_id)
+    print(f"{args.model}: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
+          f"{len(train.ids)} training sequences of {train.seq_len} tokens, device {device}")
+
+    with atomic_path(args.out) as tmp_model, atomic_path(args.metrics) as tmp_metrics:
+        live = Live(str(tmp_metrics), report=None, save_dvc_exp=False, dvcyaml=None)
+        metrics = train_lm(model, train.ids, val.ids, val.labels, train.label_names, cfg,
+                           device, spec.seed, live)
+        domain_metrics, samples = get_domain(spec.domain).evaluate_lm(model, tokenizer, cfg, device)
+        live.end()
+        metrics.update(domain_metrics)
+        write_json(tmp_metrics / "metrics.json", metrics)
+        write_text(tmp_metrics / "samples.md", samples)
+        model.to(torch.device("cpu")).save_pretrained(str(tmp_model), safe_serialization=True)
+        tokenizer.save_pretrained(str(tmp_model))
+    print({k: round(v, 4) for k, v in metrics.items()})
+
+
+if __name__ == "__main__":
+    main()

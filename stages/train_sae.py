@@ -1,0 +1,45 @@
+"""Stage train_sae@{model}: an SAE on the cached activations, saved in SAELens layout."""
+
+import argparse
+from pathlib import Path
+
+from dvclive import Live
+
+from dictlearn.config import load_params
+from dictlearn.lm.hooks import mlp_hook
+from dictlearn.outputs import atomic_path, write_json
+from dictlearn.runtime import pick_device, seed_everything, stage_main
+from dictlearn.sae import build_sae, save_sae
+from dictlearn.sae.trainer import train_sae
+from dictlearn.store import ActivationStore, store_path
+
+
+@stage_main
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--acts", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--metrics", type=Path, required=True)
+    args = ap.parse_args()
+    cfg = load_params().sae
+    hook = mlp_hook(cfg.layer)
+    store = ActivationStore(store_path(args.acts, hook))
+    device = pick_device(cfg.device)
+    seed_everything(cfg.seed)
+    sae = build_sae(cfg.architecture, store.d, cfg.d_sae)
+    with atomic_path(args.out) as tmp_sae, atomic_path(args.metrics) as tmp_metrics:
+        live = Live(str(tmp_metrics), report=None, save_dvc_exp=False, dvcyaml=None)
+        result = train_sae(sae, store, cfg, device, live)
+        live.end()
+        log_density = result.pop("log_density")
+        save_sae(sae.cpu(), tmp_sae, log_density, metadata={
+            "hook_name": hook, "model_name": args.model,
+            "model_sha256": store.attrs.get("model_sha256"), "l1_coeff": cfg.l1_coeff,
+            "input_scale": result["input_scale"], "training_tokens": cfg.training_tokens})
+        write_json(tmp_metrics / "metrics.json", result)
+    print(result)
+
+
+if __name__ == "__main__":
+    main()
