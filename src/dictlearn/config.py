@@ -75,7 +75,7 @@ class Samples(Strict):
 
 
 class TrainLM(Strict):
-    n_layer: PositiveInt = 4
+    n_layer: PositiveInt = 2
     n_head: PositiveInt = 6
     n_embd: PositiveInt = 192
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
@@ -112,7 +112,7 @@ class CacheActs(Strict):
 class SAE(Strict):
     layer: Annotated[int, Field(ge=0)] = 1
     architecture: Literal["relu"] = "relu"
-    d_sae: PositiveInt = 4096
+    d_sae: PositiveInt = 2048
     l1_coeff: PositiveFloat = 5.0
     lr: PositiveFloat = 4e-4
     warmup_steps: Annotated[int, Field(ge=0)] = 100

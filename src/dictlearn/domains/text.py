@@ -95,12 +95,12 @@ class TextDomain(Domain):
         for prompt in cfg.samples.prompts:
             ids = torch.tensor([tokenizer.encode(prompt)], device=device)
             for mode in ("greedy", f"temperature {cfg.samples.temperature}"):
+                sampling = {} if mode == "greedy" else {
+                    "do_sample": True, "temperature": cfg.samples.temperature, "top_k": 0}
                 torch.manual_seed(0)
                 with torch.no_grad():
-                    gen = model.generate(
-                        ids, max_new_tokens=cfg.samples.max_new_tokens,
-                        do_sample=mode != "greedy", temperature=cfg.samples.temperature,
-                        top_k=0, pad_token_id=tokenizer.eos_token_id)
+                    gen = model.generate(ids, max_new_tokens=cfg.samples.max_new_tokens,
+                                         pad_token_id=tokenizer.eos_token_id, **sampling)
                 text = tokenizer.decode(gen[0].tolist())
                 lines += [f"## {prompt!r} ({mode})", "", "```", text, "```", ""]
         return {}, "\n".join(lines)

@@ -55,8 +55,8 @@ def load_bridge(path: Path, device: torch.device | str = "cpu"):
     from transformer_lens.model_bridge import TransformerBridge
 
     check_checkpoint(path)
-    bridge = TransformerBridge.boot_transformers(str(path), device=str(device),
-                                                 tokenizer=load_tokenizer(path))
+    # The tokenizer is read from the checkpoint folder (saved there by train_lm).
+    bridge = TransformerBridge.boot_transformers(str(path), device=str(device))
     return bridge.eval()
 
 
