@@ -14,18 +14,21 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PIP) install --no-deps -e .
 	touch $@
 
+# Stage commands call `python`: run them with the venv first on PATH.
+RUN := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
+
 repro: $(VENV)/.installed
-	$(VENV)/bin/dvc repro
+	$(RUN) dvc repro
 
 test: $(VENV)/.installed
-	$(VENV)/bin/pytest -q
+	$(RUN) pytest -q
 
 # make profile-ci | profile-default | profile-gpu : validate profiles/<name>.yaml, copy it to params.yaml
 profile-%: $(VENV)/.installed
 	$(PY) -m dictlearn.profile $*
 
 bench: $(VENV)/.installed
-	$(PY) bench/cache_acts.py
+	$(RUN) python bench/cache_acts.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -45,8 +45,11 @@ def check_checkpoint(path: Path) -> None:
 
 def load_model(path: Path, device: torch.device | str = "cpu") -> GPT2LMHeadModel:
     check_checkpoint(path)
-    model = AutoModelForCausalLM.from_pretrained(str(path), use_safetensors=True,
-                                                 attn_implementation="eager")
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(path), use_safetensors=True,
+                                                     attn_implementation="eager")
+    except (OSError, ValueError) as err:
+        raise InputError(f"{path}: not a loadable GPT-2 checkpoint ({err})") from None
     return model.to(device).eval()
 
 
@@ -55,8 +58,10 @@ def load_bridge(path: Path, device: torch.device | str = "cpu"):
     from transformer_lens.model_bridge import TransformerBridge
 
     check_checkpoint(path)
-    # The tokenizer is read from the checkpoint folder (saved there by train_lm).
-    bridge = TransformerBridge.boot_transformers(str(path), device=str(device))
+    try:  # the tokenizer is read from the checkpoint folder (saved there by train_lm)
+        bridge = TransformerBridge.boot_transformers(str(path), device=str(device))
+    except (OSError, ValueError) as err:
+        raise InputError(f"{path}: not a loadable GPT-2 checkpoint ({err})") from None
     return bridge.eval()
 
 

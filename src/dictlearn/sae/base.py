@@ -117,7 +117,10 @@ def load_sae(path: Path, device: torch.device | str = "cpu") -> SparseAutoencode
     weights = Path(path) / WEIGHTS_FILE
     if not weights.is_file():
         raise InputError(f"{weights}: SAE weights not found")
-    state = load_file(str(weights))
+    try:
+        state = load_file(str(weights))
+    except Exception as err:  # safetensors raises its own error type for a corrupt header
+        raise InputError(f"{weights}: not a readable safetensors file ({err})") from None
     missing = set(sae.state_dict()) - set(state)
     if missing:
         raise InputError(f"{weights}: missing tensors {sorted(missing)}")

@@ -1,0 +1,92 @@
+"""Shared tiny fixtures: a corpus, a prepared text dataset, a trained-for-a-moment model."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from dictlearn.config import TextPrepare, TrainLM
+from dictlearn.corpus import MANIFEST, sha256_text
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+PY = '''def greet(name):
+    """Say hello to <script>alert('x')</script> & friends."""
+    if name is None:
+        raise ValueError("name")
+    return f"hello {name}"
+
+
+class Counter:
+    def __init__(self):
+        self.n = 0
+
+    def add(self, k=1):
+        self.n += k
+        return self.n
+'''
+
+PLAY = '''Rom.
+But soft! what light through yonder window breaks?
+It is the east, and Juliet is the sun!
+
+Jul.
+O Romeo, Romeo! wherefore art thou Romeo?
+Deny thy father and refuse thy name.
+'''
+
+
+def write_corpus(root: Path, repeat: int = 40) -> Path:
+    files = []
+    for label, name, text in (("python", "a.py", PY), ("shakespeare", "play.txt", PLAY)):
+        body = text * repeat
+        rel = Path(label) / name
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(body, encoding="utf-8")
+        files.append({"path": rel.as_posix(), "label": label, "sha256": sha256_text(body),
+                      "source": "test"})
+    (root / MANIFEST).write_text(json.dumps({"files": files}), encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory) -> Path:
+    return write_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+TINY_PREPARE = TextPrepare(vocab_size=300, seq_len=32, val_fraction=0.2, seed=0)
+TINY_LM = TrainLM(n_layer=2, n_head=2, n_embd=32, batch_size=8, steps=30, lr=3e-3,
+                  warmup_steps=5, eval_every=1000, eval_batches=2)
+
+
+@pytest.fixture(scope="session")
+def prepared(corpus, tmp_path_factory) -> Path:
+    from dictlearn.domains import get_domain
+
+    out = tmp_path_factory.mktemp("prepared")
+    get_domain("text").prepare(TINY_PREPARE, corpus, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def checkpoint(prepared, tmp_path_factory) -> Path:
+    from dictlearn.lm.checkpoint import build_gpt2, load_tokenizer
+    from dictlearn.lm.train import train_lm
+    from dictlearn.prepared import load_split
+
+    tok = load_tokenizer(prepared)
+    train, val = load_split(prepared, "train"), load_split(prepared, "validation")
+    torch.manual_seed(0)
+    model = build_gpt2(TINY_LM, len(tok), train.seq_len, tok.eos_token_id)
+    train_lm(model, train.ids, val.ids, val.labels, train.label_names, TINY_LM,
+             torch.device("cpu"), seed=0)
+    out = tmp_path_factory.mktemp("model")
+    model.save_pretrained(str(out))
+    tok.save_pretrained(str(out))
+    return out

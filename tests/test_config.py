@@ -1,0 +1,84 @@
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import ROOT
+from dictlearn.config import ParamsError, load_params, parse_params
+
+
+def raw(profile="default"):
+    return yaml.safe_load((ROOT / "profiles" / f"{profile}.yaml").read_text())
+
+
+@pytest.mark.parametrize("profile", ["default", "ci", "gpu"])
+def test_every_profile_is_valid(profile):
+    parse_params(raw(profile), profile)
+
+
+def test_unknown_key_is_named():
+    r = raw()
+    r["sae"]["l1_coef"] = 1.0
+    with pytest.raises(ParamsError, match=r"sae\.l1_coef: unknown key"):
+        parse_params(r)
+
+
+def test_wrong_type_and_value_are_named():
+    r = raw()
+    r["sae"]["l1_coeff"] = "lots"
+    r["train_lm"]["text"]["steps"] = -3
+    with pytest.raises(ParamsError) as err:
+        parse_params(r)
+    msg = str(err.value)
+    assert "sae.l1_coeff" in msg and "'lots'" in msg
+    assert "train_lm.text.steps" in msg and "greater than 0" in msg
+
+
+def test_cross_section_checks():
+    r = raw()
+    r["sae"]["layer"] = 7
+    with pytest.raises(ParamsError, match=r"sae\.layer: 7 is not cached"):
+        parse_params(r)
+    r = raw()
+    r["models"]["x"] = {"domain": "poetry"}
+    with pytest.raises(ParamsError, match=r"models\.x\.domain: unknown domain 'poetry'"):
+        parse_params(r)
+
+
+def test_bad_yaml_and_missing_file(tmp_path):
+    (tmp_path / "params.yaml").write_text("sae: [unclosed\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(tmp_path / "params.yaml")
+    with pytest.raises(ParamsError, match="not found"):
+        load_params(tmp_path / "nope.yaml")
+
+
+def test_stage_rejects_bad_params_before_touching_outputs(tmp_path):
+    r = raw("ci")
+    r["sae"]["architecture"] = "gated-typo"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(r))
+    out = tmp_path / "saes"
+    out.mkdir()
+    (out / "cfg.json").write_text("{\"old\": true}")
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "stages" / "train_sae.py"), "--model", "text",
+         "--acts", "nowhere", "--out", str(out), "--metrics", str(tmp_path / "m")],
+        cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "sae.architecture" in proc.stderr and "Traceback" not in proc.stderr
+    assert (out / "cfg.json").read_text() == "{\"old\": true}"
+    assert not (tmp_path / "m").exists()
+
+
+def test_profile_command_switches_params(tmp_path):
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "ci.yaml").write_text((ROOT / "profiles" / "ci.yaml").read_text())
+    (tmp_path / "params.yaml").write_text("old: true\n")
+    proc = subprocess.run([sys.executable, "-m", "dictlearn.profile", "ci"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "params.yaml").read_text() == (ROOT / "profiles" / "ci.yaml").read_text()
+    proc = subprocess.run([sys.executable, "-m", "dictlearn.profile", "huge"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "profiles/huge.yaml" in proc.stderr

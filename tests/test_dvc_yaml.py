@@ -1,0 +1,85 @@
+"""dvc.yaml declares exactly the src modules each stage imports, and params that exist."""
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT
+
+SRC = ROOT / "src"
+
+
+def dictlearn_imports(path: Path) -> set[str]:
+    """Module names under `dictlearn` imported anywhere in a file (functions included)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("dictlearn")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("dictlearn"):
+            found.add(node.module)
+            found |= {f"{node.module}.{a.name}" for a in node.names}
+    return found
+
+
+def module_file(name: str) -> Path | None:
+    base = SRC / Path(*name.split("."))
+    for cand in (base.with_suffix(".py"), base / "__init__.py"):
+        if cand.is_file():
+            return cand
+    return None  # a name imported from a module, not a module
+
+
+def closure(script: Path) -> set[Path]:
+    todo, seen = [script], set()
+    while todo:
+        f = todo.pop()
+        for name in dictlearn_imports(f):
+            parts = name.split(".")
+            # importing a.b.c runs a/__init__, a/b/__init__ too
+            for i in range(1, len(parts) + 1):
+                mf = module_file(".".join(parts[:i]))
+                if mf and mf not in seen:
+                    seen.add(mf)
+                    todo.append(mf)
+    return {p for p in seen if not docstring_only(p)}
+
+
+def docstring_only(path: Path) -> bool:
+    """Package markers holding nothing but a docstring cannot change what a stage does."""
+    body = ast.parse(path.read_text()).body
+    return all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in body)
+
+
+def stages():
+    spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for name, st in spec.items():
+        body = st.get("do", st)
+        yield name, body
+
+
+@pytest.mark.parametrize("name,body", list(stages()), ids=[n for n, _ in stages()])
+def test_stage_declares_the_modules_it_imports(name, body):
+    script = ROOT / "stages" / f"{name}.py"
+    assert f"stages/{name}.py" in body["deps"]
+    declared = [ROOT / d for d in body["deps"] if d.startswith("src/")]
+    used = closure(script)
+    for f in used:
+        assert any(f == d or d in f.parents for d in declared), \
+            f"{name}: imports {f.relative_to(ROOT)} but dvc.yaml does not list it"
+    for d in declared:
+        assert any(f == d or d in f.parents for f in used), \
+            f"{name}: dvc.yaml lists {d.relative_to(ROOT)} but the stage never imports it"
+
+
+def test_declared_params_exist_in_every_profile():
+    for profile in ("default", "ci", "gpu"):
+        params = yaml.safe_load((ROOT / "profiles" / f"{profile}.yaml").read_text())
+        for name, body in stages():
+            for key in body.get("params", []):
+                key = key.replace("${key}", "text").replace("${item.domain}", "text")
+                node = params
+                for part in key.split("."):
+                    assert part in node, f"{profile}: {name} declares missing param {key}"
+                    node = node[part]

@@ -1,0 +1,79 @@
+"""The whole pipeline as a user runs it: `dvc repro` on profiles/ci.yaml in a fresh git repo,
+then a sweep knob that must re-run only the SAE stages."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.e2e
+
+
+def sh(cmd, cwd, timeout=900):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    proc = subprocess.run(cmd, cwd=cwd, shell=True, capture_output=True, text=True, env=env,
+                          timeout=timeout)
+    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout + proc.stderr
+
+
+def ran(log: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", log))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    repo = tmp_path_factory.mktemp("repo")
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for f in files:
+        if (ROOT / f).is_file() and not f.startswith(("metrics/", "dvc.lock")):
+            (repo / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / f, repo / f)
+    shutil.copy(ROOT / "profiles" / "ci.yaml", repo / "params.yaml")
+    sh("git init -q && git add -A && git commit -qm init", repo)
+    return repo
+
+
+def test_repro_from_nothing_then_sweep_only_reruns_sae(repo):
+    log = sh("dvc repro", repo)
+    assert ran(log) == {"fetch_corpus", "prepare@text", "train_lm@text", "cache_acts@text",
+                        "train_sae@text", "eval_sae@text", "report"}
+    assert "up to date" in sh("dvc status", repo)
+
+    # formats a user can open with the ecosystem's own tools
+    assert (repo / "data/models/text/model.safetensors").is_file()
+    assert (repo / "data/acts/text/blocks.1.mlp.hook_post.zarr/zarr.json").is_file()
+    cfg = json.loads((repo / "data/saes/text/cfg.json").read_text())
+    assert cfg["architecture"] == "standard" and cfg["metadata"]["hook_name"]
+    metrics = json.loads((repo / "metrics/text/eval_sae/metrics.json").read_text())
+    for key in ("explained_variance", "mse", "l0", "dead_fraction", "dense_fraction",
+                "ce_loss_clean", "ce_loss_spliced", "ce_loss_zero", "ce_loss_recovered"):
+        assert key in metrics
+    assert metrics["explained_variance"] > 0.3
+    html = (repo / "data/report/index.html").read_text()
+    assert "most frequent live features" in html and "<script" not in html
+    samples = (repo / "metrics/text/train_lm/samples.md").read_text()
+    assert "'def '" in samples
+
+    # big outputs are linked from the DVC cache, not copied
+    st = os.lstat(repo / "data/models/text/model.safetensors")
+    assert st.st_nlink > 1 or os.path.islink(repo / "data/models/text/model.safetensors")
+
+    sh("git add -A && git commit -qm baseline", repo)
+    log = sh("dvc exp run -S sae.l1_coeff=1.0", repo)
+    assert ran(log) == {"train_sae@text", "eval_sae@text", "report"}
+    diff = sh("dvc metrics diff --json", repo)
+    changed = json.loads(diff)
+    assert "l0" in changed.get("metrics/text/eval_sae/metrics.json", {})
+    assert "sae.l1_coeff" in sh("dvc params diff", repo)
+    assert "train/l0" in sh("dvc plots show --json", repo)

@@ -1,0 +1,54 @@
+import shutil
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from conftest import TINY_LM
+from dictlearn.lm.checkpoint import build_gpt2, load_bridge, load_model, load_tokenizer
+from dictlearn.lm.train import train_lm, warmup_cosine
+from dictlearn.prepared import load_split
+from dictlearn.runtime import InputError
+
+
+def test_schedule_warms_up_then_decays_to_floor():
+    lrs = [warmup_cosine(s, 10, 100, 0.1) for s in range(100)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+    assert lrs[-1] == pytest.approx(0.1, abs=1e-3)
+
+
+def test_training_lowers_validation_loss(prepared):
+    tok = load_tokenizer(prepared)
+    train, val = load_split(prepared, "train"), load_split(prepared, "validation")
+    torch.manual_seed(0)
+    model = build_gpt2(TINY_LM, len(tok), train.seq_len, tok.eos_token_id)
+    from dictlearn.lm.train import validation_metrics
+
+    before = validation_metrics(model, val.ids, val.labels, val.label_names, 8, "cpu")
+    after = train_lm(model, train.ids, val.ids, val.labels, train.label_names, TINY_LM,
+                     torch.device("cpu"), seed=0)
+    assert after["val_loss"] < before["val_loss"] - 1.0
+    assert {"val_loss_python", "val_loss_shakespeare"} <= set(after)
+
+
+def test_checkpoint_loads_in_transformers_and_transformerlens(checkpoint):
+    hf = AutoModelForCausalLM.from_pretrained(str(checkpoint), attn_implementation="eager").eval()
+    bridge = load_bridge(checkpoint)
+    x = torch.randint(0, hf.config.vocab_size, (2, 16))
+    with torch.no_grad():
+        ref = hf(x).logits
+        ours = bridge(x, return_type="logits")
+    assert torch.allclose(ref, ours, atol=1e-4)
+    _, cache = bridge.run_with_cache(x, names_filter=["blocks.1.mlp.hook_post"])
+    assert cache["blocks.1.mlp.hook_post"].shape == (2, 16, 4 * TINY_LM.n_embd)
+
+
+def test_only_safetensors_weights_are_loaded(checkpoint, tmp_path):
+    pickled = tmp_path / "m"
+    shutil.copytree(checkpoint, pickled)
+    sd = load_model(checkpoint).state_dict()
+    (pickled / "model.safetensors").unlink()
+    torch.save(sd, pickled / "pytorch_model.bin")
+    with pytest.raises(InputError, match="only safetensors"):
+        load_model(pickled)
