@@ -104,7 +104,7 @@ class CacheActs(Strict):
     max_tokens: PositiveInt = 1_000_000
     batch_size: PositiveInt = 64
     chunk_rows: PositiveInt = 4096
-    chunks_per_shard: PositiveInt = 64
+    chunks_per_shard: PositiveInt = 16
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 

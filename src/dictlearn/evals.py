@@ -135,7 +135,9 @@ def context_activations(bridge, sae: SparseAutoencoder, hook: str, ids: torch.Te
     seq = torch.where(valid, top_where // seq_len, -1)
     pos = top_where % seq_len
     offsets = torch.arange(-left, right + 1)
-    for sl, acts in iter_hook_activations(bridge, ids, [hook], batch_size, device):
+    batches = iter_hook_activations(bridge, ids, [hook], batch_size, device)
+    for sl, acts in tqdm(batches, total=-(-len(ids) // batch_size), unit="batch",
+                         desc="top contexts"):
         feats, ex = ((seq >= sl.start) & (seq < sl.stop)).nonzero(as_tuple=True)
         if len(feats) == 0:
             continue

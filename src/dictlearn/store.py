@@ -6,7 +6,7 @@ Layout of one store (one model, one hook):
   label     [n_tokens] int16    (index into attrs["label_names"])
   attrs: model, model_sha256, hook, d, dtype, n_tokens, label_names
 A shard is only written when all its rows are known, so each shard file is written once and
-memory stays at about one shard, whatever the number of tokens.
+memory stays at two shards, whatever the number of tokens.
 """
 
 from __future__ import annotations
@@ -33,63 +33,72 @@ def store_path(root: Path, hook: str) -> Path:
 
 
 class ActivationWriter:
-    """Append rows in order; each full shard is compressed and written in a background thread."""
+    """Append rows in order. Rows are copied into a shard-sized buffer; each full buffer is
+    compressed and written by a background thread while the caller computes the next one
+    (double buffering: memory is two shards, whatever the number of tokens)."""
 
     def __init__(self, path: Path, n_tokens: int, d: int, chunk_rows: int, chunks_per_shard: int,
                  attrs: dict):
         self.n_tokens, self.d = n_tokens, d
-        self.shard_rows = chunk_rows * chunks_per_shard
+        chunk_rows = min(chunk_rows, n_tokens)
+        self.shard_rows = min(chunk_rows * chunks_per_shard, -(-n_tokens // chunk_rows) * chunk_rows)
         self.group = zarr.open_group(str(path), mode="w", zarr_format=3)
         self.group.attrs.update({**attrs, "n_tokens": n_tokens, "d": d, "dtype": "float16"})
-        chunk_rows = min(chunk_rows, n_tokens)
-        self.shard_rows = min(self.shard_rows, -(-n_tokens // chunk_rows) * chunk_rows)
         self.acts = self.group.create_array(
             "acts", shape=(n_tokens, d), dtype="float16", chunks=(chunk_rows, d),
             shards=(self.shard_rows, d), compressors=ZstdCodec(level=3))
         self.index = {name: self.group.create_array(
             name, shape=(n_tokens,), dtype=dtype, chunks=(self.shard_rows,),
             compressors=ZstdCodec(level=3)) for name, dtype in INDEX_ARRAYS.items()}
-        self._pending: list[dict[str, np.ndarray]] = []
-        self._pending_rows = 0
-        self._written = 0
+        self._buffers = [self._new_buffer(), self._new_buffer()]
+        self._fill = 0  # rows in the current buffer
+        self._start = 0  # first row of the current buffer in the store
         self._pool = ThreadPoolExecutor(1)
         self._future: Future | None = None
 
+    def _new_buffer(self) -> dict[str, np.ndarray]:
+        return {"acts": np.empty((self.shard_rows, self.d), np.float16),
+                **{k: np.empty(self.shard_rows, dt) for k, dt in INDEX_ARRAYS.items()}}
+
     def append(self, acts: np.ndarray, **index: np.ndarray) -> None:
         rows = len(acts)
-        if self._written + self._pending_rows + rows > self.n_tokens:
+        if self._start + self._fill + rows > self.n_tokens:
             raise ValueError(f"store holds {self.n_tokens} rows; appending {rows} overflows it")
-        self._pending.append({"acts": acts.astype(np.float16, copy=False), **index})
-        self._pending_rows += rows
-        while self._pending_rows >= self.shard_rows:
-            self._flush(self.shard_rows)
+        done = 0
+        while done < rows:
+            take = min(rows - done, self.shard_rows - self._fill)
+            buf = self._buffers[0]
+            sl = slice(self._fill, self._fill + take)
+            buf["acts"][sl] = acts[done:done + take]
+            for name in INDEX_ARRAYS:
+                buf[name][sl] = index[name][done:done + take]
+            self._fill += take
+            done += take
+            if self._fill == self.shard_rows:
+                self._flush()
 
-    def _flush(self, rows: int) -> None:
-        merged = {k: np.concatenate([p[k] for p in self._pending]) for k in self._pending[0]}
-        block = {k: v[:rows] for k, v in merged.items()}
-        rest = {k: v[rows:] for k, v in merged.items()}
-        self._pending = [rest] if len(rest["acts"]) else []
-        self._pending_rows -= rows
-        start = self._written
-        self._written += rows
+    def _flush(self) -> None:
         if self._future is not None:
-            self._future.result()  # at most one shard in flight: memory stays bounded
-        self._future = self._pool.submit(self._write, start, block)
+            self._future.result()  # the other buffer is free again
+        buf, rows, start = self._buffers[0], self._fill, self._start
+        self._future = self._pool.submit(self._write, start, buf, rows)
+        self._buffers.reverse()
+        self._start += rows
+        self._fill = 0
 
-    def _write(self, start: int, block: dict[str, np.ndarray]) -> None:
-        stop = start + len(block["acts"])
-        self.acts[start:stop] = block["acts"]
+    def _write(self, start: int, buf: dict[str, np.ndarray], rows: int) -> None:
+        self.acts[start:start + rows] = buf["acts"][:rows]
         for name, arr in self.index.items():
-            arr[start:stop] = block[name].astype(INDEX_ARRAYS[name], copy=False)
+            arr[start:start + rows] = buf[name][:rows]
 
     def close(self) -> None:
-        if self._pending_rows:
-            self._flush(self._pending_rows)
+        if self._fill:
+            self._flush()
         if self._future is not None:
             self._future.result()
         self._pool.shutdown()
-        if self._written != self.n_tokens:
-            raise ValueError(f"store expects {self.n_tokens} rows, {self._written} were written")
+        if self._start != self.n_tokens:
+            raise ValueError(f"store expects {self.n_tokens} rows, {self._start} were written")
 
 
 class ActivationStore:

@@ -24,7 +24,7 @@ EOS = "<|endoftext|>"
 def train_tokenizer(texts: list[str], vocab_size: int) -> ByteLevelBPETokenizer:
     tok = ByteLevelBPETokenizer()
     tok.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=2,
-                            special_tokens=[EOS], show_progress=False)
+                            special_tokens=[EOS], show_progress=True)
     return tok
 
 
