@@ -26,6 +26,13 @@ def sh(cmd, cwd, timeout=900):
     return proc.stdout + proc.stderr
 
 
+def out_hashes(repo: Path) -> dict[str, str]:
+    import yaml
+
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    return {o["path"]: o["md5"] for st in lock["stages"].values() for o in st.get("outs", [])}
+
+
 def ran(log: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", log))
 
@@ -70,6 +77,15 @@ def test_repro_from_nothing_then_sweep_only_reruns_sae(repo):
     assert st.st_nlink > 1 or os.path.islink(repo / "data/models/text/model.safetensors")
 
     sh("git add -A && git commit -qm baseline", repo)
+
+    # determinism: forcing stages to run again reproduces their outputs bit for bit
+    before = out_hashes(repo)
+    sh("dvc repro -f -s prepare@text && dvc repro -f -s train_lm@text "
+       "&& dvc repro -f -s train_sae@text", repo)
+    after = out_hashes(repo)
+    for path in ("data/prepared/text", "data/models/text", "data/saes/text"):
+        assert before[path] == after[path], f"{path} differs between two runs"
+    sh("git checkout -q dvc.lock metrics", repo)
     log = sh("dvc exp run -S sae.l1_coeff=1.0", repo)
     assert ran(log) == {"train_sae@text", "eval_sae@text", "report"}
     diff = sh("dvc metrics diff --json", repo)
