@@ -27,7 +27,7 @@ def main() -> None:
     store = ActivationStore(store_path(args.acts, hook))
     device = pick_device(cfg.device)
     seed_everything(cfg.seed)
-    sae = build_sae(cfg.architecture, store.d, cfg.d_sae)
+    sae = build_sae(cfg.architecture, store.d, cfg.d_sae, cfg)
     with atomic_path(args.out) as tmp_sae, atomic_path(args.metrics) as tmp_metrics:
         live = Live(str(tmp_metrics), report=None, save_dvc_exp=False, dvcyaml=None)
         result = train_sae(sae, store, cfg, device, live)
@@ -35,7 +35,8 @@ def main() -> None:
         log_density = result.pop("log_density")
         save_sae(sae.cpu(), tmp_sae, log_density, metadata={
             "hook_name": hook, "model_name": args.model,
-            "model_sha256": store.attrs.get("model_sha256"), "l1_coeff": cfg.l1_coeff,
+            "model_sha256": store.attrs.get("model_sha256"),
+            **({sae.sparsity_knob: getattr(cfg, sae.sparsity_knob)} if sae.sparsity_knob else {}),
             "input_scale": result["input_scale"], "training_tokens": cfg.training_tokens})
         write_json(tmp_metrics / "metrics.json", result)
     print(result)

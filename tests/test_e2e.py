@@ -85,7 +85,7 @@ def test_repro_from_nothing_then_sweep_only_reruns_sae(repo):
     after = out_hashes(repo)
     for path in ("data/prepared/text", "data/models/text", "data/saes/text"):
         assert before[path] == after[path], f"{path} differs between two runs"
-    sh("git checkout -q dvc.lock metrics", repo)
+    sh("git checkout -q HEAD -- dvc.lock metrics", repo)  # autostage staged the new lock
     log = sh("dvc exp run -S sae.l1_coeff=1.0", repo)
     assert ran(log) == {"train_sae@text", "eval_sae@text", "report"}
     diff = sh("dvc metrics diff --json", repo)

@@ -111,20 +111,41 @@ class CacheActs(Strict):
 # ---------------------------------------------------------------- sae
 class SAE(Strict):
     layer: Annotated[int, Field(ge=0)] = 1
-    architecture: Literal["relu"] = "relu"
+    # relu: L1 penalty; topk: k per token + AuxK; batchtopk: k per token on average over the
+    # batch + AuxK, a threshold at inference; jumprelu: learned thresholds + L0 penalty
+    architecture: Literal["relu", "topk", "batchtopk", "jumprelu"] = "relu"
     d_sae: PositiveInt = 2048
-    l1_coeff: PositiveFloat = 5.0
+    # each architecture's sparsity knob: relu l1_coeff, topk/batchtopk k, jumprelu l0_coeff;
+    # the others are ignored (coefficients are for inputs scaled to E‖x‖² = d_in)
+    l1_coeff: PositiveFloat = 5.0  # relu: weight of Σ f·‖W_dec row‖ per token
+    l0_coeff: PositiveFloat = 1.0  # jumprelu: weight of the number of active latents per token
+    k: PositiveInt = 32  # topk/batchtopk: active latents per token (batchtopk: on average)
+    # topk/batchtopk AuxK: dead latents that reconstruct the residual (null: d_in // 2), and
+    # the loss weight (Gao et al. 2024 use 1/32)
+    aux_k: PositiveInt | None = None
+    aux_coeff: Annotated[float, Field(ge=0)] = 1 / 32
+    # jumprelu: width of the straight-through estimators' rectangle kernel, initial threshold
+    jumprelu_bandwidth: PositiveFloat = 0.05
+    jumprelu_init_threshold: PositiveFloat = 0.01
     lr: PositiveFloat = 4e-4
     warmup_steps: Annotated[int, Field(ge=0)] = 100
     decay_fraction: Annotated[float, Field(ge=0, le=1)] = 0.2
     batch_size: PositiveInt = 1024
     training_tokens: PositiveInt = 2_000_000
     buffer_chunks: PositiveInt = 16
+    # steps a feature must stay silent to count as dead: relu/jumprelu resample the dead ones
+    # every this many steps (until resample_until of training); topk/batchtopk feed them to AuxK
     resample_every: PositiveInt = 500
     resample_until: Annotated[float, Field(ge=0, le=1)] = 0.6
     grad_clip: PositiveFloat = 1.0
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    @model_validator(mode="after")
+    def _k_fits(self) -> SAE:
+        if self.architecture in ("topk", "batchtopk") and self.k >= self.d_sae:
+            raise ValueError(f"k: {self.k} active latents need d_sae > k (d_sae = {self.d_sae})")
+        return self
 
 
 # ---------------------------------------------------------------- eval_sae / report

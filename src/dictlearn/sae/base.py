@@ -1,13 +1,18 @@
 """The SAE base class and its on-disk form, the SAELens 6 layout:
 `cfg.json`, `sae_weights.safetensors` (W_enc [d_in, d_sae], W_dec [d_sae, d_in], b_enc, b_dec,
-plus per-architecture extras) and `sparsity.safetensors` (log10 feature density)."""
+plus per-architecture extras) and `sparsity.safetensors` (log10 feature density).
+
+An architecture is a subclass that defines `encode` (inference) and `training_loss`; the
+trainer drives every architecture through the same few hooks (`post_step`, the dead mask
+passed to `training_loss`, `resample_dead`, `sparsity_knob`) and never asks which one it has.
+"""
 
 from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -15,9 +20,14 @@ from torch import nn
 
 from dictlearn.runtime import InputError
 
+if TYPE_CHECKING:
+    from dictlearn.config import SAE as SAEConfig
+
 CFG_FILE = "cfg.json"
 WEIGHTS_FILE = "sae_weights.safetensors"
 SPARSITY_FILE = "sparsity.safetensors"
+# SAELens treats a cfg.json without a 6.x version as pre-6 and drops its nested metadata
+SAELENS_FORMAT_VERSION = "6.54.12"
 
 
 class SparseAutoencoder(nn.Module, ABC):
@@ -25,6 +35,12 @@ class SparseAutoencoder(nn.Module, ABC):
 
     architecture: ClassVar[str]  # our name (the registry key)
     saelens_architecture: ClassVar[str]  # SAELens's name for the same inference computation
+    # the params.yaml `sae.*` coefficient the trainer passes (warmed up) as `sparsity_coeff`;
+    # None where sparsity is structural (TopK's k)
+    sparsity_knob: ClassVar[str | None] = None
+    # whether the trainer should resample dead features; False where the loss itself
+    # revives them (AuxK)
+    resample_dead: ClassVar[bool] = True
 
     def __init__(self, d_in: int, d_sae: int):
         super().__init__()
@@ -54,21 +70,38 @@ class SparseAutoencoder(nn.Module, ABC):
         return self.decode(self.encode(x))
 
     @abstractmethod
-    def training_loss(self, x: torch.Tensor, sparsity_coeff: float
+    def training_loss(self, x: torch.Tensor, sparsity_coeff: float,
+                      dead: torch.Tensor | None = None
                       ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        """(loss, feature activations, named loss parts) for one batch."""
+        """(loss, feature activations, named loss parts) for one batch. `dead` is a [d_sae]
+        bool mask of features silent for a while (for losses that revive them, e.g. AuxK);
+        parts always hold "mse" (summed over d_in, mean over the batch)."""
+
+    def post_step(self) -> None:
+        """Called after each optimiser step: re-impose constraints (e.g. unit decoder rows)."""
 
     @torch.no_grad()
     def fold_input_scale(self, scale: float) -> None:
-        """Trained on x·scale; make the SAE take raw x and return raw x̂ (same encodings)."""
+        """Trained on x·scale; make the SAE take raw x and return raw x̂ (same encodings).
+        Pre-activations x·W_enc + b_enc are unchanged, so thresholds on them stay as they are."""
         self.W_enc.mul_(scale)
         self.W_dec.div_(scale)
         self.b_dec.div_(scale)
+
+    def hparams(self) -> dict[str, Any]:
+        """Constructor arguments beyond (d_in, d_sae); saved so that loading rebuilds the SAE."""
+        return {}
+
+    @classmethod
+    def hparams_from_config(cls, cfg: SAEConfig) -> dict[str, Any]:
+        """This architecture's constructor arguments, read from the `sae` params section."""
+        return {}
 
     def saelens_cfg(self) -> dict[str, Any]:
         return {"apply_b_dec_to_input": False}
 
     def extra_state(self) -> dict[str, torch.Tensor]:
+        """Tensors saved beside W_enc, W_dec, b_enc, b_dec (SAELens names; also our names)."""
         return {}
 
 
@@ -85,7 +118,9 @@ def save_sae(sae: SparseAutoencoder, out: Path, log_density: torch.Tensor,
         "normalize_activations": "none",
         "reshape_activations": "none",
         **sae.saelens_cfg(),
-        "metadata": {"dictlearn_architecture": sae.architecture, **metadata},
+        "metadata": {"sae_lens_version": SAELENS_FORMAT_VERSION,
+                     "dictlearn_architecture": sae.architecture,
+                     "dictlearn_hparams": sae.hparams(), **metadata},
     }
     (out / CFG_FILE).write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
     tensors = {"W_enc": sae.W_enc, "W_dec": sae.W_dec, "b_enc": sae.b_enc, "b_dec": sae.b_dec,
@@ -113,7 +148,8 @@ def load_sae(path: Path, device: torch.device | str = "cpu") -> SparseAutoencode
     if name not in ARCHITECTURES:
         raise InputError(f"{Path(path) / CFG_FILE}: metadata.dictlearn_architecture is "
                          f"{name!r}; expected one of {sorted(ARCHITECTURES)}")
-    sae = ARCHITECTURES[name](cfg["d_in"], cfg["d_sae"])
+    sae = ARCHITECTURES[name](cfg["d_in"], cfg["d_sae"],
+                              **cfg["metadata"].get("dictlearn_hparams", {}))
     weights = Path(path) / WEIGHTS_FILE
     if not weights.is_file():
         raise InputError(f"{weights}: SAE weights not found")

@@ -11,11 +11,12 @@ from dictlearn.sae.base import SparseAutoencoder
 class ReluSAE(SparseAutoencoder):
     architecture = "relu"
     saelens_architecture = "standard"
+    sparsity_knob = "l1_coeff"
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(x @ self.W_enc + self.b_enc)
 
-    def training_loss(self, x, sparsity_coeff):
+    def training_loss(self, x, sparsity_coeff, dead=None):
         f = self.encode(x)
         x_hat = self.decode(f)
         mse = (x_hat - x).pow(2).sum(-1).mean()

@@ -76,7 +76,9 @@ def train_sae(sae: SparseAutoencoder, store: ActivationStore, cfg: SAEConfig,
     opt = torch.optim.Adam(sae.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: lr_multiplier(s, n_steps, cfg.warmup_steps, cfg.decay_fraction))
-    l1_warmup = max(1, n_steps // 20)
+    # the architecture's sparsity coefficient, warmed up linearly over the first 5% of steps
+    sparsity = getattr(cfg, sae.sparsity_knob) if sae.sparsity_knob else 0.0
+    sparsity_warmup = max(1, n_steps // 20)
     last_fired = torch.full((sae.d_sae,), -1, dtype=torch.long, device=device)
     density_from = n_steps - max(1, n_steps // 5)  # feature density over the last 20%
     fire_count = torch.zeros(sae.d_sae, device=device)
@@ -86,19 +88,22 @@ def train_sae(sae: SparseAutoencoder, store: ActivationStore, cfg: SAEConfig,
     batches = store.batches(cfg.batch_size, n_steps, cfg.buffer_chunks, seed=cfg.seed)
     for step, x in enumerate(batches):
         x = x.to(device, non_blocking=True) * scale
-        coeff = cfg.l1_coeff * min(1.0, (step + 1) / l1_warmup)
-        loss, f, parts = sae.training_loss(x, coeff)
+        coeff = sparsity * min(1.0, (step + 1) / sparsity_warmup)
+        dead = (step - last_fired) >= cfg.resample_every
+        loss, f, parts = sae.training_loss(x, coeff, dead)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(sae.parameters(), cfg.grad_clip)
         opt.step()
+        sae.post_step()
         sched.step()
         with torch.no_grad():
             active = f > 0
             last_fired[active.any(0)] = step
             if step >= density_from:
                 fire_count += active.sum(0)
-        if (step + 1) % cfg.resample_every == 0 and step + 1 < cfg.resample_until * n_steps:
+        if (sae.resample_dead and (step + 1) % cfg.resample_every == 0
+                and step + 1 < cfg.resample_until * n_steps):
             dead = last_fired <= last_resample  # silent since the last resampling
             pool = store.sample(min(store.n_tokens, 16 * cfg.batch_size), cfg.seed + step)
             n_resampled += resample_dead_features(sae, dead, pool.to(device) * scale, opt, gen)
@@ -113,10 +118,11 @@ def train_sae(sae: SparseAutoencoder, store: ActivationStore, cfg: SAEConfig,
             bar.set_postfix(mse=f"{parts['mse'].item():.2f}", l0=f"{l0:.1f}", ev=f"{ev:.3f}")
             if live is not None:
                 live.step = step
-                for name, value in (("mse", parts["mse"].item()), ("l1", parts["l1"].item()),
-                                    ("l0", l0), ("dead_fraction", dead_frac),
-                                    ("explained_variance", ev),
-                                    ("lr", sched.get_last_lr()[0])):
+                # the architecture's loss parts (mse, l1 / auxk / l0 …), then common figures
+                for name, value in ({k: v.item() for k, v in parts.items()}
+                                    | {"l0": l0, "dead_fraction": dead_frac,
+                                       "explained_variance": ev,
+                                       "lr": sched.get_last_lr()[0]}).items():
                     live.log_metric(f"train/{name}", value)
     bar.close()
     elapsed = time.perf_counter() - t0

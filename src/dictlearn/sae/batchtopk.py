@@ -1,0 +1,60 @@
+"""BatchTopK SAE (Bussmann et al. 2024): while training, keep the k·batch largest activations
+over the whole batch, so tokens share a budget of k latents on average; at inference a token
+cannot see its batch, so a global threshold θ (a running mean of the smallest activation the
+batch kept) gates each latent: f = ReLU(z)·[z > θ]. That is SAELens's JumpReLU computation, so
+the SAE is saved as "jumprelu" with θ repeated per feature, as SAELens itself saves BatchTopK.
+Decoder norm and AuxK as in TopK."""
+
+from __future__ import annotations
+
+import torch
+
+from dictlearn.sae.topk import TopKSAE
+
+# weight of each batch's minimum in the running threshold (SAELens's topk_threshold_lr)
+THRESHOLD_MOMENTUM = 0.01
+
+
+class BatchTopKSAE(TopKSAE):
+    architecture = "batchtopk"
+    saelens_architecture = "jumprelu"
+
+    def __init__(self, d_in: int, d_sae: int, k: int = 32, aux_k: int | None = None,
+                 aux_coeff: float = 1 / 32):
+        super().__init__(d_in, d_sae, k, aux_k, aux_coeff)
+        # one value for every feature; stored per feature so it loads as SAELens's `threshold`
+        self.register_buffer("threshold", torch.zeros(d_sae))
+        self._threshold_weight = 0.0  # bias correction of the running mean, as in Adam
+
+    def saelens_cfg(self):
+        return {"apply_b_dec_to_input": False}
+
+    def extra_state(self):
+        return {"threshold": self.threshold}
+
+    def activate(self, z: torch.Tensor) -> torch.Tensor:
+        acts = z.relu().flatten()
+        values, idx = acts.topk(self.k * z.shape[0], sorted=False)
+        return torch.zeros_like(acts).scatter_(0, idx, values).view_as(z)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.pre_activations(x)
+        return z.relu() * (z > self.threshold)
+
+    def training_loss(self, x, sparsity_coeff, dead=None):
+        loss, f, parts = super().training_loss(x, sparsity_coeff, dead)
+        self.update_threshold(f)
+        return loss, f, {**parts, "threshold": self.threshold[0]}
+
+    @torch.no_grad()
+    def update_threshold(self, f: torch.Tensor) -> None:
+        """Running mean of the batch's smallest kept activation (no host sync on GPU)."""
+        smallest = torch.where(f > 0, f, float("inf")).min().double()
+        m = THRESHOLD_MOMENTUM
+        weight = (1 - m) * self._threshold_weight + m
+        mean = ((1 - m) * self._threshold_weight * self.threshold[0].double()
+                + m * smallest) / weight
+        # a batch with nothing kept (all ReLUs zero) leaves the threshold as it was
+        self.threshold.copy_(torch.where(smallest.isfinite(), mean, self.threshold[0].double())
+                             .float().expand_as(self.threshold))
+        self._threshold_weight = weight
