@@ -29,6 +29,7 @@ profile-%: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(RUN) python bench/cache_acts.py
+	$(RUN) python bench/culture_gen.py
 
 clean-venv:
 	rm -rf $(VENV)
