@@ -3,7 +3,6 @@
 import subprocess
 import sys
 
-import yaml
 
 from conftest import ROOT
 

@@ -44,7 +44,7 @@ def evaluate_sae(bridge, sae: SparseAutoencoder, hook: str, ids: torch.Tensor,
     and with the activation zero-ablated. Returns (metrics, per-feature statistics)."""
     sae = sae.to(device).eval()
     d_sae = sae.d_sae
-    sse = sum_sq = sum_x = 0.0
+    sse = sum_sq = 0.0
     sum_xvec = torch.zeros(sae.d_in, dtype=torch.float64)
     n_tok = 0
     l0_sum = 0.0
