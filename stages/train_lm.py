@@ -39,7 +39,8 @@ def main() -> None:
         live = Live(str(tmp_metrics), report=None, save_dvc_exp=False, dvcyaml=None)
         metrics = train_lm(model, train.ids, val.ids, val.labels, train.label_names, cfg,
                            device, spec.seed, live)
-        domain_metrics, samples = get_domain(spec.domain).evaluate_lm(model, tokenizer, cfg, device)
+        domain_metrics, samples = get_domain(spec.domain).evaluate_lm(model, tokenizer, args.prepared,
+                                                                 cfg, device)
         live.end()
         metrics.update(domain_metrics)
         write_json(tmp_metrics / "metrics.json", metrics)

@@ -58,8 +58,25 @@ class TextPrepare(Strict):
     seed: int = 0
 
 
+# Fleuret's fifteen culture tasks (tests check this matches domains/culture_tasks.TASKS;
+# spelled out here so validating params never imports a domain)
+CultureTask = Literal["replace_color", "translate", "grow", "half_fill", "frame", "detect",
+                      "scale", "symbols", "corners", "contact", "path", "fill", "isometry",
+                      "trajectory", "bounce"]
+
+
+class CulturePrepare(Strict):
+    n_quizzes: Annotated[int, Field(ge=2)] = 1_000_000
+    tasks: list[CultureTask] = Field(default=list(CultureTask.__args__), min_length=1)
+    test_fraction: Fraction = 0.01
+    heldout_per_task: PositiveInt = 2000
+    chunk: PositiveInt = 65536  # quizzes generated per call (memory ≈ 3.3 kB each)
+    seed: int = 0
+
+
 class Prepare(Strict):
     text: TextPrepare | None = None
+    culture: CulturePrepare | None = None
 
 
 # ---------------------------------------------------------------- models / train_lm

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dictlearn.domains.base import Domain
+from dictlearn.domains.culture import CultureDomain
 from dictlearn.domains.text import TextDomain
 
-DOMAINS: dict[str, type[Domain]] = {"text": TextDomain}
+DOMAINS: dict[str, type[Domain]] = {"text": TextDomain, "culture": CultureDomain}
 
 
 def get_domain(name: str) -> Domain:

@@ -23,9 +23,10 @@ class Domain(ABC):
         """Write `out/tokenizer.json` and `out/dataset` (splits train/validation); return stats."""
 
     @abstractmethod
-    def evaluate_lm(self, model: torch.nn.Module, tokenizer: Any, cfg: BaseModel,
-                    device: torch.device) -> tuple[dict[str, float], str]:
-        """Domain-specific metrics of a trained LM, and a human-readable samples text."""
+    def evaluate_lm(self, model: torch.nn.Module, tokenizer: Any, prepared: Path,
+                    cfg: BaseModel, device: torch.device) -> tuple[dict[str, float], str]:
+        """Domain-specific metrics of a trained LM (on the prepared folder's data), and a
+        human-readable samples text."""
 
     @abstractmethod
     def render_html(self, tokens: list[str], acts: list[float], focus: int) -> str:

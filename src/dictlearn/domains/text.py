@@ -89,7 +89,7 @@ class TextDomain(Domain):
         stats.update(n_train=len(ids) - n_val, n_validation=n_val, seq_len=cfg.seq_len)
         return stats
 
-    def evaluate_lm(self, model, tokenizer, cfg, device) -> tuple[dict[str, float], str]:
+    def evaluate_lm(self, model, tokenizer, prepared, cfg, device) -> tuple[dict[str, float], str]:
         lines = ["# Samples", ""]
         model.eval()
         for prompt in cfg.samples.prompts:

@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+import torch
+from transformers import PreTrainedTokenizerFast
+
+from dictlearn.config import CulturePrepare, CultureTask, TrainLM
+from dictlearn.domains import get_domain
+from dictlearn.domains.culture import ANSWER_START, quiz_accuracy
+from dictlearn.domains.culture_tasks import TASKS
+from dictlearn.lm.checkpoint import build_gpt2
+from dictlearn.prepared import load_split
+
+CFG = CulturePrepare(n_quizzes=200, tasks=["translate", "fill"], test_fraction=0.1,
+                     heldout_per_task=5, chunk=64, seed=3)
+
+
+def test_config_task_names_match_the_generator():
+    assert tuple(CultureTask.__args__) == TASKS
+    with pytest.raises(ValueError, match="teleport"):
+        CulturePrepare(tasks=["teleport"])
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    out = tmp_path_factory.mktemp("culture")
+    get_domain("culture").prepare(CFG, None, out)
+    return out
+
+
+def test_prepare_writes_quizzes_labelled_by_task(prepared, tmp_path):
+    tok = PreTrainedTokenizerFast(tokenizer_file=str(prepared / "tokenizer.json"))
+    assert tok.encode("0 11 14 3") == [0, 11, 14, 3] and len(tok) == 15
+    train = load_split(prepared, "train")
+    assert train.ids.shape == (180, 405) and train.label_names == ["translate", "fill"]
+    assert (train.ids[:, [1, 102, 203, 304]] >= 11).all() and (train.ids[:, 0] == 0).all()
+    assert (train.labels == train.labels[:, :1]).all()  # one task per quiz, on every token
+    assert len(load_split(prepared, "validation").ids) == 20
+    held = load_split(prepared, "heldout")
+    assert held.ids.shape == (10, 405) and sorted(held.labels[:, 0].tolist()) == [0] * 5 + [1] * 5
+    get_domain("culture").prepare(CFG, None, tmp_path)  # deterministic for a seed
+    assert np.array_equal(load_split(tmp_path, "train").ids, train.ids)
+
+
+class Oracle(torch.nn.Module):
+    """Predicts the true next token of a fixed set of quizzes (to test the scorer)."""
+
+    def __init__(self, quizzes):
+        super().__init__()
+        self.quizzes = quizzes
+
+    def forward(self, input_ids):
+        n = input_ids.shape[1]
+        prompt = input_ids[:, None, :ANSWER_START] == self.quizzes[None, :, :ANSWER_START]
+        rows = self.quizzes[prompt.all(-1).float().argmax(1)]  # the quiz each row poses
+        logits = torch.full((*input_ids.shape, 15), -1e9)
+        nxt = rows[:, 1:n + 1]
+        logits[:, : nxt.shape[1]].scatter_(-1, nxt[..., None], 0.0)
+        return type("Out", (), {"logits": logits})()
+
+
+def test_quiz_accuracy_scores_perfect_and_wrong_answers(prepared):
+    held = load_split(prepared, "heldout")
+    orders = torch.zeros(len(held.ids), dtype=torch.long)
+    acc = quiz_accuracy(Oracle(held.ids), held.ids, held.labels[:, 0], orders,
+                        held.label_names, None, 4, torch.device("cpu"))
+    assert acc["accuracy"] == 1.0 and acc["accuracy_fill"] == 1.0
+    wrong = held.ids.clone()
+    wrong[:5, ANSWER_START + 7] = (wrong[:5, ANSWER_START + 7] + 1) % 11  # translate quizzes
+    acc = quiz_accuracy(Oracle(held.ids), wrong, held.labels[:, 0], orders,
+                        held.label_names, None, 4, torch.device("cpu"))
+    assert acc["accuracy_translate"] == 0.0 and acc["accuracy_fill"] == 1.0
+
+
+def test_evaluate_lm_reports_greedy_and_temperature_accuracy(prepared):
+    cfg = TrainLM(n_layer=1, n_head=1, n_embd=16, batch_size=4, eval_batches=1)
+    model = build_gpt2(cfg, 15, 405, 0)
+    metrics, text = get_domain("culture").evaluate_lm(model, None, prepared, cfg, "cpu")
+    assert {"accuracy_greedy", "accuracy_t1", "accuracy_order0_greedy"} & set(metrics)
+    assert 0.0 <= metrics["accuracy_greedy"] <= 1.0 and "Quiz accuracy" in text
+
+
+def test_render_escapes_and_marks_focus():
+    html = get_domain("culture").render_html(["11", "3", "<b>", "0"], [0.0, 1.0, 0.5, 0.0], 1)
+    assert "<b>" not in html and "&lt;b&gt;" in html
+    assert html.count("outline") == 1 and 'class="marker"' in html
