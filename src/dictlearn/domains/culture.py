@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
+from datasets import (ClassLabel, Dataset, DatasetDict, Features, Sequence, Value,
+                      concatenate_datasets, load_from_disk)
 from tokenizers import Tokenizer
 from tokenizers.models import WordLevel
 from tokenizers.pre_tokenizers import WhitespaceSplit
@@ -16,7 +17,7 @@ from tqdm import tqdm
 
 from dictlearn.domains.base import Domain, escape
 from dictlearn.domains.culture_tasks import MARKER_POSITIONS, QUIZ_LEN, VOCAB_SIZE, make_quizzes
-from dictlearn.prepared import DATASET_DIR, TOKENIZER_FILE
+from dictlearn.prepared import DATASET_DIR, TOKENIZER_FILE, load_split
 
 ANSWER_START = MARKER_POSITIONS[-1] + 1  # the 100 cells after the last marker are predicted
 # colours 0..10 (Fleuret's palette order is not needed for reading; distinct is what matters)
@@ -91,8 +92,6 @@ class CultureDomain(Domain):
             for start in tqdm(range(0, n, cfg.chunk), desc=f"quizzes ({split})", unit="chunk"):
                 parts.append(quiz_dataset(make_quizzes(tasks, min(cfg.chunk, n - start), rng),
                                           tasks))
-            from datasets import concatenate_datasets
-
             splits[split] = concatenate_datasets(parts)
         # held out: a fixed number of quizzes per task, for accuracy per task and order
         held = [make_quizzes([t], cfg.heldout_per_task, rng) for t in tasks]
@@ -106,11 +105,7 @@ class CultureDomain(Domain):
 
     def evaluate_lm(self, model, tokenizer, prepared: Path, cfg,
                     device) -> tuple[dict[str, float], str]:
-        from dictlearn.prepared import load_split
-
         held = load_split(prepared, "heldout")
-        from datasets import load_from_disk
-
         orders = torch.tensor(load_from_disk(str(prepared / DATASET_DIR))["heldout"]["order"])
         # an even share of every task, capped by the LM's evaluation budget
         n = min(len(held.ids), cfg.eval_batches * cfg.batch_size)
