@@ -30,6 +30,7 @@ profile-%: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(RUN) python bench/cache_acts.py
 	$(RUN) python bench/culture_gen.py
+	$(RUN) python bench/sae_train.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -67,7 +67,7 @@ def test_topk_keeps_exactly_k_per_token():
     with torch.no_grad():
         sae.b_enc.fill_(100.0)  # every pre-activation positive: the ReLU removes none
     x = torch.randn(64, 8)
-    for f in (sae.encode(x), sae.training_loss(x, 0.0)[1]):
+    for f in (sae.encode(x), sae.training_loss(x, 0.0)[1].to_dense()):
         assert ((f > 0).sum(1) == 4).all()
         z = x @ sae.W_enc + sae.b_enc
         assert torch.equal(f.topk(4).indices.sort().values, z.topk(4).indices.sort().values)
@@ -78,7 +78,7 @@ def test_batchtopk_keeps_k_times_batch_in_training_and_a_threshold_at_inference(
     x = torch.randn(64, 8)
     with torch.no_grad():
         sae.b_enc.fill_(100.0)
-    _, f, _ = sae.training_loss(x, 0.0)
+    f = sae.training_loss(x, 0.0)[1].to_dense()
     per_token = (f > 0).sum(1)
     assert per_token.sum() == 4 * 64 and per_token.min() < per_token.max()  # shared budget
     # the first update sets the threshold to the smallest kept activation
@@ -97,7 +97,7 @@ def test_batchtopk_threshold_is_a_running_mean_of_the_smallest_kept_activation()
     gen = torch.Generator().manual_seed(1)
     minima = []
     for _ in range(30):
-        _, f, _ = sae.training_loss(torch.randn(32, 8, generator=gen), 0.0)
+        f = sae.training_loss(torch.randn(32, 8, generator=gen), 0.0)[1].values()
         minima.append(f[f > 0].min().item())
     m = 0.01
     w = np.array([(1 - m) ** i for i in range(30)][::-1])
@@ -110,6 +110,7 @@ def test_jumprelu_gates_and_its_thresholds_learn():
     z = x @ sae.W_enc + sae.b_enc
     assert torch.equal(sae.encode(x), torch.where(z > sae.threshold, z, 0.0))
     loss, f, parts = sae.training_loss(x, 1.0)
+    f = f.to_dense()
     parts["l0"].backward(retain_graph=True)
     # the L0 penalty pushes every threshold near some pre-activation up, and only thresholds
     assert (sae.threshold.grad <= 0).all() and (sae.threshold.grad < 0).sum() > 5

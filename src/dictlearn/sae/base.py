@@ -5,6 +5,7 @@ plus per-architecture extras) and `sparsity.safetensors` (log10 feature density)
 An architecture is a subclass that defines `encode` (inference) and `training_loss`; the
 trainer drives every architecture through the same few hooks (`post_step`, the dead mask
 passed to `training_loss`, `resample_dead`, `sparsity_knob`) and never asks which one it has.
+Training losses run sparsely after the encoder matmul (see dictlearn.sae.sparse).
 """
 
 from __future__ import annotations
@@ -73,9 +74,32 @@ class SparseAutoencoder(nn.Module, ABC):
     def training_loss(self, x: torch.Tensor, sparsity_coeff: float,
                       dead: torch.Tensor | None = None
                       ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        """(loss, feature activations, named loss parts) for one batch. `dead` is a [d_sae]
-        bool mask of features silent for a while (for losses that revive them, e.g. AuxK);
-        parts always hold "mse" (summed over d_in, mean over the batch)."""
+        """(loss, feature activations, named loss parts) for one batch x [batch, d_in]. The
+        activations are [batch, d_sae], detached, a sparse CSR tensor or (where most latents
+        fire) a dense one in a training buffer, valid until the next call; `.to_dense()` gives
+        a dense tensor from either, `sparse.firing_counts` counts firings in either. `dead` is
+        a [d_sae] bool mask of features silent for a while (for losses that revive them, e.g.
+        AuxK); parts always hold "mse" (summed over d_in, mean over the batch)."""
+
+    def training_buffer(self, name: str, like: torch.Tensor) -> torch.Tensor:
+        """A [batch, d_sae] tensor the SAE keeps between training steps, so that a step does
+        not pay the page faults of fresh ones. Autograd's saved-tensor version check guards
+        reuse: running backward through a graph whose buffer a later step overwrote raises."""
+        shape = (like.shape[0], self.d_sae)
+        buffers = self.__dict__.setdefault("_training_buffers", {})
+        buf = buffers.get(name)
+        if buf is None or buf.shape != shape or buf.dtype != like.dtype \
+                or buf.device != like.device:
+            buf = buffers[name] = torch.empty(shape, dtype=like.dtype, device=like.device)
+        return buf
+
+    def free_training_buffers(self) -> None:
+        self.__dict__.pop("_training_buffers", None)
+
+    @torch.no_grad()
+    def preacts_buffer(self, x: torch.Tensor) -> torch.Tensor:
+        """x·W_enc + b_enc without autograd, in the "preacts" training buffer."""
+        return torch.addmm(self.b_enc, x, self.W_enc, out=self.training_buffer("preacts", x))
 
     def post_step(self) -> None:
         """Called after each optimiser step: re-impose constraints (e.g. unit decoder rows)."""

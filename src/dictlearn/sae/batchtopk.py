@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from dictlearn.sae.sparse import Support, batch_topk_flat
 from dictlearn.sae.topk import TopKSAE
 
 # weight of each batch's minimum in the running threshold (SAELens's topk_threshold_lr)
@@ -32,10 +33,10 @@ class BatchTopKSAE(TopKSAE):
     def extra_state(self):
         return {"threshold": self.threshold}
 
-    def activate(self, z: torch.Tensor) -> torch.Tensor:
-        acts = z.relu().flatten()
-        values, idx = acts.topk(self.k * z.shape[0], sorted=False)
-        return torch.zeros_like(acts).scatter_(0, idx, values).view_as(z)
+    def select(self, z: torch.Tensor) -> Support:
+        # candidates: twice the average budget per token (exact whatever the spread)
+        flat = batch_topk_flat(z, self.k * z.shape[0], per_row=2 * self.k)
+        return Support.from_flat(flat, *z.shape)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         z = self.pre_activations(x)
@@ -43,13 +44,13 @@ class BatchTopKSAE(TopKSAE):
 
     def training_loss(self, x, sparsity_coeff, dead=None):
         loss, f, parts = super().training_loss(x, sparsity_coeff, dead)
-        self.update_threshold(f)
+        self.update_threshold(f.values())
         return loss, f, {**parts, "threshold": self.threshold[0]}
 
     @torch.no_grad()
-    def update_threshold(self, f: torch.Tensor) -> None:
+    def update_threshold(self, kept: torch.Tensor) -> None:
         """Running mean of the batch's smallest kept activation (no host sync on GPU)."""
-        smallest = torch.where(f > 0, f, float("inf")).min().double()
+        smallest = torch.where(kept > 0, kept, float("inf")).min().double()
         m = THRESHOLD_MOMENTUM
         weight = (1 - m) * self._threshold_weight + m
         mean = ((1 - m) * self._threshold_weight * self.threshold[0].double()

@@ -16,6 +16,15 @@ from typing import Any
 import torch
 
 from dictlearn.sae.base import SparseAutoencoder
+from dictlearn.sae.sparse import (
+    Support,
+    column_counts,
+    gather_preacts,
+    is_sparse_enough,
+    sparse_decode,
+)
+
+_above = torch.ops.aten.threshold_backward.grad_input  # (a, t, 0, out): a where t > 0, else 0
 
 
 def _rectangle(u: torch.Tensor) -> torch.Tensor:
@@ -23,7 +32,8 @@ def _rectangle(u: torch.Tensor) -> torch.Tensor:
 
 
 class _JumpReLU(torch.autograd.Function):
-    """z·[z > θ]; ∂/∂z = [z > θ], ∂/∂θ = −(θ/ε)·K((z − θ)/ε)."""
+    """z·[z > θ]; ∂/∂z = [z > θ], ∂/∂θ = −(θ/ε)·K((z − θ)/ε). θ is per feature ([d_sae],
+    broadcast over the batch) or per entry (gathered for a sparse support)."""
 
     @staticmethod
     def forward(ctx, z, threshold, bandwidth):
@@ -36,7 +46,7 @@ class _JumpReLU(torch.autograd.Function):
         z, threshold = ctx.saved_tensors
         eps = ctx.bandwidth
         kernel = _rectangle((z - threshold) / eps)
-        grad_threshold = -(threshold / eps) * (kernel * grad).sum(0)
+        grad_threshold = (-(threshold / eps) * kernel * grad).sum_to_size(threshold.shape)
         return (z > threshold) * grad, grad_threshold, None
 
 
@@ -53,8 +63,39 @@ class _Step(torch.autograd.Function):
     def backward(ctx, grad):
         z, threshold = ctx.saved_tensors
         eps = ctx.bandwidth
-        grad_threshold = -(1 / eps) * (_rectangle((z - threshold) / eps) * grad).sum(0)
+        kernel = _rectangle((z - threshold) / eps)
+        grad_threshold = (-(1 / eps) * kernel * grad).sum_to_size(threshold.shape)
         return None, grad_threshold, None
+
+
+class _DenseJumpReLUDecode(torch.autograd.Function):
+    """(f·W_dec, Σ_batch [z > θ]) with f = z·[z > θ], differentiated as _JumpReLU and _Step,
+    for supports too large to gather (early in training). z is precomputed; f goes into
+    `f_buf`, and the backward works in `grad_buf` and `work_buf`: no fresh [batch × d_sae]
+    tensor per step, and float comparisons only (bool masks are slow here)."""
+
+    @staticmethod
+    def forward(ctx, x, W_enc, b_enc, W_dec, threshold, z, f_buf, grad_buf, work_buf, eps):
+        t = torch.sub(z, threshold, out=f_buf)
+        n_active = column_counts(t > 0).to(z.dtype)
+        f = _above(z, t, 0, grad_input=f_buf)
+        ctx.save_for_backward(x, W_enc, W_dec, threshold, z, f)
+        ctx.bufs, ctx.eps = (grad_buf, work_buf), eps
+        return f @ W_dec, n_active
+
+    @staticmethod
+    def backward(ctx, grad_y, grad_n_active):
+        x, W_enc, W_dec, threshold, z, f = ctx.saved_tensors
+        (grad_buf, work), eps = ctx.bufs, ctx.eps
+        g = torch.mm(grad_y, W_dec.T, out=grad_buf)  # ∂L/∂f
+        inside = torch.sub(z, threshold, out=work).abs_().neg_().add_(eps / 2)  # > 0: K = 1
+        n_inside = column_counts(inside > 0).to(z.dtype)
+        kernel_g = _above(g, inside, 0, grad_input=inside).sum(0)
+        grad_threshold = -(threshold / eps) * kernel_g - (1 / eps) * grad_n_active * n_inside
+        _above(g, torch.sub(z, threshold, out=work), 0, grad_input=g)  # ∂L/∂z = g·[z > θ]
+        grad_x = g @ W_enc.T if ctx.needs_input_grad[0] else None
+        return (grad_x, x.T @ g, g.sum(0), f.T @ grad_y, grad_threshold,
+                None, None, None, None, None)
 
 
 class JumpReluSAE(SparseAutoencoder):
@@ -89,11 +130,27 @@ class JumpReluSAE(SparseAutoencoder):
         return z * (z > self.threshold)
 
     def training_loss(self, x, sparsity_coeff, dead=None):
-        z = x @ self.W_enc + self.b_enc
-        f = _JumpReLU.apply(z, self.threshold, self.bandwidth)
-        mse = (self.decode(f) - x).pow(2).sum(-1).mean()
-        l0 = _Step.apply(z, self.threshold, self.bandwidth).sum(-1).mean()
-        return mse + sparsity_coeff * l0, f, {"mse": mse, "l0": l0}
+        z = self.preacts_buffer(x)
+        # the loss depends on the entries above θ, and, through the estimators, on those
+        # within half a bandwidth below it
+        near = z > self.threshold.detach() - self.bandwidth / 2
+        if is_sparse_enough(int(torch.count_nonzero(near)), near.numel()):
+            support = Support.from_mask(near)
+            z = gather_preacts(x, self.W_enc, self.b_enc, z, support)
+            threshold = self.threshold[support.col]
+            f = _JumpReLU.apply(z, threshold, self.bandwidth)
+            x_hat = sparse_decode(f, self.W_dec, support) + self.b_dec
+            acts = support.csr(f.detach())
+            l0 = _Step.apply(z, threshold, self.bandwidth).sum() / len(x)
+        else:  # early in training, when half the latents are near or above θ
+            bufs = [self.training_buffer(name, x) for name in ("acts", "grad", "work")]
+            y, n_active = _DenseJumpReLUDecode.apply(x, self.W_enc, self.b_enc, self.W_dec,
+                                                     self.threshold, z, *bufs, self.bandwidth)
+            x_hat = y + self.b_dec
+            l0 = n_active.sum() / len(x)
+            acts = bufs[0]  # valid until the next step
+        mse = (x_hat - x).pow(2).sum(-1).mean()
+        return mse + sparsity_coeff * l0, acts, {"mse": mse, "l0": l0}
 
     @torch.no_grad()
     def post_step(self) -> None:

@@ -6,6 +6,29 @@ from __future__ import annotations
 import torch
 
 from dictlearn.sae.base import SparseAutoencoder
+from dictlearn.sae.sparse import Support, gather_preacts, is_sparse_enough, sparse_decode
+
+
+class _DenseReLUDecode(torch.autograd.Function):
+    """(f·W_dec, Σ_batch f) with f = ReLU(z), for a support too large to gather (early in
+    training half the latents fire). z = x·W_enc + b_enc is precomputed and rectified in place;
+    the backward writes the [batch × d_sae] gradient into `grad_buf`: five matmuls and no
+    fresh [batch × d_sae] tensor per step."""
+
+    @staticmethod
+    def forward(ctx, x, W_enc, b_enc, W_dec, z, grad_buf):
+        f = z.relu_()
+        ctx.save_for_backward(x, W_enc, W_dec, f)
+        ctx.grad_buf = grad_buf
+        return f @ W_dec, f.sum(0)
+
+    @staticmethod
+    def backward(ctx, grad_y, grad_colsum):
+        x, W_enc, W_dec, f = ctx.saved_tensors
+        g = torch.addmm(grad_colsum, grad_y, W_dec.T, out=ctx.grad_buf)
+        torch.ops.aten.threshold_backward.grad_input(g, f, 0, grad_input=g)  # in place
+        grad_x = g @ W_enc.T if ctx.needs_input_grad[0] else None
+        return grad_x, x.T @ g, g.sum(0), f.T @ grad_y, None, None
 
 
 class ReluSAE(SparseAutoencoder):
@@ -17,8 +40,20 @@ class ReluSAE(SparseAutoencoder):
         return torch.relu(x @ self.W_enc + self.b_enc)
 
     def training_loss(self, x, sparsity_coeff, dead=None):
-        f = self.encode(x)
-        x_hat = self.decode(f)
+        z = self.preacts_buffer(x)
+        active = z > 0
+        norms = self.W_dec.norm(dim=1)
+        if is_sparse_enough(int(torch.count_nonzero(active)), active.numel()):
+            support = Support.from_mask(active)
+            f = gather_preacts(x, self.W_enc, self.b_enc, z, support)  # all > 0: ReLU is id
+            x_hat = sparse_decode(f, self.W_dec, support) + self.b_dec
+            l1 = (f * norms[support.col]).sum() / len(x)
+            acts = support.csr(f.detach())
+        else:
+            y, f_sum = _DenseReLUDecode.apply(x, self.W_enc, self.b_enc, self.W_dec, z,
+                                              self.training_buffer("grad", x))
+            x_hat = y + self.b_dec
+            l1 = f_sum @ norms / len(x)
+            acts = z  # rectified in place; valid until the next step
         mse = (x_hat - x).pow(2).sum(-1).mean()
-        l1 = (f @ self.W_dec.norm(dim=1)).mean()
-        return mse + sparsity_coeff * l1, f, {"mse": mse, "l1": l1}
+        return mse + sparsity_coeff * l1, acts, {"mse": mse, "l1": l1}

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from dictlearn.sae.base import SparseAutoencoder
+from dictlearn.sae.sparse import Support, gather_preacts, sparse_decode
 
 
 class TopKSAE(SparseAutoencoder):
@@ -43,34 +44,39 @@ class TopKSAE(SparseAutoencoder):
     def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
         return x @ self.W_enc + self.b_enc
 
-    def activate(self, z: torch.Tensor) -> torch.Tensor:
-        """Feature activations from pre-activations, as used in training."""
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.pre_activations(x)
         values, idx = z.topk(self.k, dim=-1, sorted=False)
         return torch.zeros_like(z).scatter_(-1, idx, values.relu())
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.activate(self.pre_activations(x))
+    def select(self, z: torch.Tensor) -> Support:
+        """The latents a training step keeps: the k largest pre-activations per token."""
+        return Support.from_rows(z.topk(self.k, dim=-1, sorted=False).indices, self.d_sae)
 
     def training_loss(self, x, sparsity_coeff, dead=None):
-        z = self.pre_activations(x)
-        f = self.activate(z)
-        x_hat = self.decode(f)
+        z = self.preacts_buffer(x)
+        support = self.select(z)
+        f = gather_preacts(x, self.W_enc, self.b_enc, z, support).relu()
+        x_hat = sparse_decode(f, self.W_dec, support) + self.b_dec
         mse = (x_hat - x).pow(2).sum(-1).mean()
-        aux = self.auxk_loss(x - x_hat, z, dead)
-        return mse + self.aux_coeff * aux, f, {"mse": mse, "auxk": aux}
+        aux = self.auxk_loss(x, x - x_hat, z, dead)
+        return mse + self.aux_coeff * aux, support.csr(f.detach()), {"mse": mse, "auxk": aux}
 
-    def auxk_loss(self, residual: torch.Tensor, z: torch.Tensor,
+    def auxk_loss(self, x: torch.Tensor, residual: torch.Tensor, z: torch.Tensor,
                   dead: torch.Tensor | None) -> torch.Tensor:
         """‖e − ê‖² where e = x − x̂ (no gradient) and ê decodes the top-`aux_k` dead latents'
         raw pre-activations (no ReLU, so a latent pushed below zero still learns; no b_dec, as
-        e already lacks it); scaled down while few latents are dead. As SAELens 6."""
+        e already lacks it); scaled down while few latents are dead. As SAELens 6.
+        `z` is x's pre-activations, precomputed without autograd."""
         n_dead = 0 if dead is None else int(dead.sum())
         if n_dead == 0:
-            return z.new_zeros(())
+            return residual.new_zeros(())
         k_aux = min(self.aux_k, n_dead)
-        values, idx = z.masked_fill(~dead, float("-inf")).topk(k_aux, dim=-1, sorted=False)
-        f_aux = torch.zeros_like(z).scatter_(-1, idx, values)
-        e_hat = f_aux @ self.W_dec
+        dead_idx = dead.nonzero().squeeze(1)
+        local = z[:, dead_idx].topk(k_aux, dim=-1, sorted=False).indices
+        support = Support.from_rows(dead_idx[local], self.d_sae)
+        e_hat = sparse_decode(gather_preacts(x, self.W_enc, self.b_enc, z, support),
+                              self.W_dec, support)
         return min(1.0, n_dead / self.aux_k) * (e_hat - residual.detach()).pow(2).sum(-1).mean()
 
     @torch.no_grad()

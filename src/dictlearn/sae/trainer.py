@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from dictlearn.config import SAE as SAEConfig
 from dictlearn.sae.base import SparseAutoencoder
+from dictlearn.sae.sparse import firing_counts
 from dictlearn.store import ActivationStore
 
 
@@ -64,6 +65,47 @@ def input_scale(store: ActivationStore, seed: int, n: int = 65536) -> tuple[floa
     return scale, sample * scale
 
 
+class SAETrainer:
+    """One optimiser step at a time on scaled batches, with the dead-feature statistics:
+    `train_sae` drives it over a store, bench/sae_train.py over synthetic batches."""
+
+    def __init__(self, sae: SparseAutoencoder, cfg: SAEConfig, n_steps: int,
+                 device: torch.device):
+        self.sae, self.cfg, self.step_no = sae, cfg, 0
+        # fused: one pass over each parameter (CPU and CUDA kernels since torch 2.4)
+        self.opt = torch.optim.Adam(sae.parameters(), lr=cfg.lr, betas=(0.9, 0.999),
+                                    fused=device.type in ("cpu", "cuda"))
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, lambda s: lr_multiplier(s, n_steps, cfg.warmup_steps, cfg.decay_fraction))
+        # the architecture's sparsity coefficient, warmed up linearly over the first 5% of steps
+        self.sparsity = getattr(cfg, sae.sparsity_knob) if sae.sparsity_knob else 0.0
+        self.sparsity_warmup = max(1, n_steps // 20)
+        self.last_fired = torch.full((sae.d_sae,), -1, dtype=torch.long, device=device)
+        self.density_from = n_steps - max(1, n_steps // 5)  # feature density over the last 20%
+        self.fire_count = torch.zeros(sae.d_sae, dtype=torch.long, device=device)
+
+    def dead(self) -> torch.Tensor:
+        return (self.step_no - self.last_fired) >= self.cfg.resample_every
+
+    def step(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """(loss parts, per-latent firing counts) of one step on x (already scaled)."""
+        step, sae = self.step_no, self.sae
+        coeff = self.sparsity * min(1.0, (step + 1) / self.sparsity_warmup)
+        loss, f, parts = sae.training_loss(x, coeff, self.dead())
+        counts = firing_counts(f)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(sae.parameters(), self.cfg.grad_clip)
+        self.opt.step()
+        sae.post_step()
+        self.sched.step()
+        self.last_fired.masked_fill_(counts > 0, step)
+        if step >= self.density_from:
+            self.fire_count += counts
+        self.step_no += 1
+        return parts, counts
+
+
 def train_sae(sae: SparseAutoencoder, store: ActivationStore, cfg: SAEConfig,
               device: torch.device, live=None, log_every: int = 20) -> dict:
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -73,47 +115,28 @@ def train_sae(sae: SparseAutoencoder, store: ActivationStore, cfg: SAEConfig,
         sae.b_dec.copy_(sample.mean(0))
     sae.to(device).train()
     n_steps = max(1, cfg.training_tokens // cfg.batch_size)
-    opt = torch.optim.Adam(sae.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: lr_multiplier(s, n_steps, cfg.warmup_steps, cfg.decay_fraction))
-    # the architecture's sparsity coefficient, warmed up linearly over the first 5% of steps
-    sparsity = getattr(cfg, sae.sparsity_knob) if sae.sparsity_knob else 0.0
-    sparsity_warmup = max(1, n_steps // 20)
-    last_fired = torch.full((sae.d_sae,), -1, dtype=torch.long, device=device)
-    density_from = n_steps - max(1, n_steps // 5)  # feature density over the last 20%
-    fire_count = torch.zeros(sae.d_sae, device=device)
+    trainer = SAETrainer(sae, cfg, n_steps, device)
     last_resample, n_resampled = -1, 0
     t0 = time.perf_counter()
     bar = tqdm(total=n_steps * cfg.batch_size, unit="tok", unit_scale=True, desc="train_sae")
     batches = store.batches(cfg.batch_size, n_steps, cfg.buffer_chunks, seed=cfg.seed)
     for step, x in enumerate(batches):
         x = x.to(device, non_blocking=True) * scale
-        coeff = sparsity * min(1.0, (step + 1) / sparsity_warmup)
-        dead = (step - last_fired) >= cfg.resample_every
-        loss, f, parts = sae.training_loss(x, coeff, dead)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(sae.parameters(), cfg.grad_clip)
-        opt.step()
-        sae.post_step()
-        sched.step()
-        with torch.no_grad():
-            active = f > 0
-            last_fired[active.any(0)] = step
-            if step >= density_from:
-                fire_count += active.sum(0)
+        parts, counts = trainer.step(x)
         if (sae.resample_dead and (step + 1) % cfg.resample_every == 0
                 and step + 1 < cfg.resample_until * n_steps):
-            dead = last_fired <= last_resample  # silent since the last resampling
+            dead = trainer.last_fired <= last_resample  # silent since the last resampling
             pool = store.sample(min(store.n_tokens, 16 * cfg.batch_size), cfg.seed + step)
-            n_resampled += resample_dead_features(sae, dead, pool.to(device) * scale, opt, gen)
-            last_fired[dead] = step
+            n_resampled += resample_dead_features(sae, dead, pool.to(device) * scale,
+                                                  trainer.opt, gen)
+            trainer.last_fired[dead] = step
             last_resample = step
         bar.update(cfg.batch_size)
         if step % log_every == 0 or step == n_steps - 1:
             with torch.no_grad():
-                l0 = active.sum(-1).float().mean().item()
-                dead_frac = ((step - last_fired) >= cfg.resample_every).float().mean().item()
+                l0 = counts.sum().item() / len(x)
+                silent = step - trainer.last_fired
+                dead_frac = (silent >= cfg.resample_every).float().mean().item()
                 ev = 1 - parts["mse"].item() / (x - x.mean(0)).pow(2).sum(-1).mean().item()
             bar.set_postfix(mse=f"{parts['mse'].item():.2f}", l0=f"{l0:.1f}", ev=f"{ev:.3f}")
             if live is not None:
@@ -122,12 +145,13 @@ def train_sae(sae: SparseAutoencoder, store: ActivationStore, cfg: SAEConfig,
                 for name, value in ({k: v.item() for k, v in parts.items()}
                                     | {"l0": l0, "dead_fraction": dead_frac,
                                        "explained_variance": ev,
-                                       "lr": sched.get_last_lr()[0]}).items():
+                                       "lr": trainer.sched.get_last_lr()[0]}).items():
                     live.log_metric(f"train/{name}", value)
     bar.close()
     elapsed = time.perf_counter() - t0
     sae.fold_input_scale(scale)
-    density = fire_count / ((n_steps - density_from) * cfg.batch_size)
+    sae.free_training_buffers()
+    density = trainer.fire_count / ((n_steps - trainer.density_from) * cfg.batch_size)
     return {
         "log_density": torch.log10(density.cpu() + 1e-10),
         "input_scale": scale,
