@@ -85,3 +85,33 @@ def test_writer_memory_does_not_grow_with_tokens(tmp_path):
     small, big = peak(20_000), peak(80_000)
     assert big < 1.5 * small, (small, big)
     assert big < 20 * 1024 * 64 * 2  # far below the 80k-row store's 10 MiB
+
+
+def test_reader_memory_is_bounded_by_the_buffer_not_the_store(tmp_path):
+    """Reading a whole epoch of a store 8× (then 32×) the shuffle buffer peaks at a few
+    buffers' worth, the same for both stores."""
+    import tracemalloc
+
+    d, chunk_rows, buffer_chunks, batch = 64, 256, 4, 128
+    buffer_bytes = buffer_chunks * chunk_rows * d * 2  # float16 rows in one shuffle buffer
+
+    def peak(n_chunks):
+        n = n_chunks * chunk_rows
+        w = ActivationWriter(tmp_path / f"{n}.zarr", n, d, chunk_rows, 4, {})
+        w.append(np.ones((n, d), np.float16), token_ids=np.zeros(n), seq=np.zeros(n),
+                 pos=np.zeros(n), label=np.zeros(n))
+        w.close()
+        store = ActivationStore(tmp_path / f"{n}.zarr")
+        for _ in store.batches(batch, 2, buffer_chunks, seed=1):  # imports, codec set-up
+            pass
+        tracemalloc.start()
+        rows = sum(len(x) for x in store.batches(batch, n // batch, buffer_chunks, seed=0))
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert rows == n  # the whole store went through
+        return top, n * d * 2
+
+    (small, small_store), (big, big_store) = peak(8 * buffer_chunks), peak(32 * buffer_chunks)
+    assert small_store >= 4 * buffer_bytes and big_store == 4 * small_store
+    assert big < 1.3 * small, (small, big)
+    assert big < 6 * buffer_bytes < big_store / 4, (big, buffer_bytes, big_store)

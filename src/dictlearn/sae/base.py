@@ -98,8 +98,12 @@ class SparseAutoencoder(nn.Module, ABC):
 
     @torch.no_grad()
     def preacts_buffer(self, x: torch.Tensor) -> torch.Tensor:
-        """x·W_enc + b_enc without autograd, in the "preacts" training buffer."""
-        return torch.addmm(self.b_enc, x, self.W_enc, out=self.training_buffer("preacts", x))
+        """x·W_enc + b_enc without autograd, in the "preacts" training buffer (under autocast
+        the product runs in the autocast dtype, e.g. bf16 on a GPU, and is stored in f32)."""
+        buf = self.training_buffer("preacts", x)
+        if torch.is_autocast_enabled(x.device.type):  # out= products are never autocast
+            return buf.copy_(torch.addmm(self.b_enc, x, self.W_enc))
+        return torch.addmm(self.b_enc, x, self.W_enc, out=buf)
 
     def post_step(self) -> None:
         """Called after each optimiser step: re-impose constraints (e.g. unit decoder rows)."""

@@ -87,6 +87,7 @@ class _DenseJumpReLUDecode(torch.autograd.Function):
     def backward(ctx, grad_y, grad_n_active):
         x, W_enc, W_dec, threshold, z, f = ctx.saved_tensors
         (grad_buf, work), eps = ctx.bufs, ctx.eps
+        grad_y = grad_y.to(f.dtype)  # bf16 under autocast; the backward runs in f32
         g = torch.mm(grad_y, W_dec.T, out=grad_buf)  # ∂L/∂f
         inside = torch.sub(z, threshold, out=work).abs_().neg_().add_(eps / 2)  # > 0: K = 1
         n_inside = column_counts(inside > 0).to(z.dtype)

@@ -25,6 +25,7 @@ class _DenseReLUDecode(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_y, grad_colsum):
         x, W_enc, W_dec, f = ctx.saved_tensors
+        grad_y = grad_y.to(f.dtype)  # bf16 under autocast; the backward runs in f32
         g = torch.addmm(grad_colsum, grad_y, W_dec.T, out=ctx.grad_buf)
         torch.ops.aten.threshold_backward.grad_input(g, f, 0, grad_input=g)  # in place
         grad_x = g @ W_enc.T if ctx.needs_input_grad[0] else None

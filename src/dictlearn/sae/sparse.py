@@ -123,6 +123,7 @@ class _GatherPreacts(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         x, W_enc = ctx.saved_tensors
+        g = g.to(W_enc.dtype)
         sup: Support = ctx.support
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
@@ -146,6 +147,7 @@ class _SparseDecode(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         values, W_dec = ctx.saved_tensors
+        g = g.to(W_dec.dtype)
         sup: Support = ctx.support
         grad_values = sup.dots(g, W_dec) if ctx.needs_input_grad[0] else None
         grad_w = sup.cols_sum(values, g) if ctx.needs_input_grad[1] else None

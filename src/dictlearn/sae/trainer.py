@@ -72,6 +72,8 @@ class SAETrainer:
     def __init__(self, sae: SparseAutoencoder, cfg: SAEConfig, n_steps: int,
                  device: torch.device):
         self.sae, self.cfg, self.step_no = sae, cfg, 0
+        self.device_type = device.type
+        self.autocast = cfg.autocast and device.type == "cuda"  # bf16 matmuls, f32 weights
         # fused: one pass over each parameter (CPU and CUDA kernels since torch 2.4)
         self.opt = torch.optim.Adam(sae.parameters(), lr=cfg.lr, betas=(0.9, 0.999),
                                     fused=device.type in ("cpu", "cuda"))
@@ -91,7 +93,8 @@ class SAETrainer:
         """(loss parts, per-latent firing counts) of one step on x (already scaled)."""
         step, sae = self.step_no, self.sae
         coeff = self.sparsity * min(1.0, (step + 1) / self.sparsity_warmup)
-        loss, f, parts = sae.training_loss(x, coeff, self.dead())
+        with torch.autocast(self.device_type, torch.bfloat16, enabled=self.autocast):
+            loss, f, parts = sae.training_loss(x, coeff, self.dead())
         counts = firing_counts(f)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
