@@ -1,4 +1,4 @@
-"""Stage eval_sae@{model}: SAE metrics on held-out tokens, feature statistics for the report."""
+"""Stage eval_sae@{name}: SAE metrics on held-out tokens, feature statistics for the report."""
 
 import argparse
 import csv
@@ -8,6 +8,7 @@ from pathlib import Path
 from safetensors.torch import save_file
 
 from dictlearn.config import load_params
+from dictlearn.domains import get_domain
 from dictlearn.prepared import load_split
 from dictlearn.evals import context_activations, evaluate_sae, log_frequency_histogram
 from dictlearn.lm.checkpoint import load_bridge
@@ -20,7 +21,7 @@ from dictlearn.sae.base import read_cfg
 @stage_main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--model", required=True)
+    ap.add_argument("--domain", required=True)
     ap.add_argument("--checkpoint", type=Path, required=True)
     ap.add_argument("--prepared", type=Path, required=True)
     ap.add_argument("--sae", type=Path, required=True)
@@ -28,6 +29,9 @@ def main() -> None:
     ap.add_argument("--metrics", type=Path, required=True)
     args = ap.parse_args()
     cfg = load_params().eval_sae
+    # a context window wide enough for the domain's renderer (a whole grid for culture)
+    min_left, min_right = get_domain(args.domain).min_context
+    left, right = max(cfg.context_left, min_left), max(cfg.context_right, min_right)
     device = pick_device(cfg.device)
     hook = read_cfg(args.sae)["metadata"]["hook_name"]
     sae = load_sae(args.sae, device)
@@ -37,14 +41,14 @@ def main() -> None:
                                   len(split.label_names), cfg.batch_size, cfg.top_k,
                                   cfg.dense_threshold, device)
     stats["top_context_acts"] = context_activations(
-        bridge, sae, hook, split.ids, stats["top_where"], cfg.context_left, cfg.context_right,
+        bridge, sae, hook, split.ids, stats["top_where"], left, right,
         cfg.batch_size, device)
     with atomic_path(args.out) as tmp_out, atomic_path(args.metrics) as tmp_metrics:
         tmp_out.mkdir()
-        save_file({**stats, "input_ids": split.ids, "labels": split.labels},
+        save_file({**stats, "input_ids": split.ids, "labels": split.labels.contiguous()},
                   str(tmp_out / "features.safetensors"),
                   metadata={"hook": hook, "label_names": json.dumps(split.label_names),
-                            "context_left": str(cfg.context_left)})
+                            "context_left": str(left)})
         tmp_metrics.mkdir()
         write_json(tmp_metrics / "metrics.json", metrics)
         with open(tmp_metrics / "log_frequency.tsv", "w", newline="") as f:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from dictlearn.config import load_params
 from dictlearn.outputs import atomic_path
-from dictlearn.report.build import ModelInputs, build_report
+from dictlearn.report.build import ModelInputs, SAEInputs, build_report
 from dictlearn.runtime import stage_main
 
 
@@ -22,11 +22,15 @@ def main() -> None:
         name=name, domain=spec.domain,
         lm_metrics=args.metrics / name / "train_lm" / "metrics.json",
         samples=args.metrics / name / "train_lm" / "samples.md",
-        sae_train_metrics=args.metrics / name / "train_sae" / "metrics.json",
-        sae_eval_metrics=args.metrics / name / "eval_sae" / "metrics.json",
-        features=args.evals_dir / name / "features.safetensors",
-        checkpoint=args.models_dir / name) for name, spec in params.models.items()]
-    html = build_report(models, params.report.n_features, params.report.n_examples)
+        checkpoint=args.models_dir / name,
+        saes=[SAEInputs(name=sae, train_metrics=args.metrics / "saes" / sae / "train" /
+                        "metrics.json",
+                        eval_metrics=args.metrics / "saes" / sae / "eval" / "metrics.json",
+                        features=args.evals_dir / sae / "features.safetensors")
+              for sae, run in params.saes.items() if run.model == name])
+        for name, spec in params.models.items()]
+    html = build_report(models, params.report.n_features, params.report.n_examples,
+                        args.metrics / "frontier" / "frontier.png")
     with atomic_path(args.out) as tmp:
         tmp.mkdir()
         (tmp / "index.html").write_text(html, encoding="utf-8")

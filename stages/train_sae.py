@@ -1,4 +1,5 @@
-"""Stage train_sae@{model}: an SAE on the cached activations, saved in SAELens layout."""
+"""Stage train_sae@{name}: SAE `name` of params `saes` on its model's cached activations, saved
+in SAELens layout."""
 
 import argparse
 from pathlib import Path
@@ -17,12 +18,13 @@ from dictlearn.store import ActivationStore, store_path
 @stage_main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--model", required=True)
+    ap.add_argument("--name", required=True, help="the SAE's key in params `saes`")
     ap.add_argument("--acts", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--metrics", type=Path, required=True)
     args = ap.parse_args()
-    cfg = load_params().sae
+    params = load_params()
+    cfg, model = params.sae_for(args.name), params.saes[args.name].model
     hook = mlp_hook(cfg.layer)
     store = ActivationStore(store_path(args.acts, hook))
     device = pick_device(cfg.device)
@@ -34,7 +36,7 @@ def main() -> None:
         live.end()
         log_density = result.pop("log_density")
         save_sae(sae.cpu(), tmp_sae, log_density, metadata={
-            "hook_name": hook, "model_name": args.model,
+            "hook_name": hook, "model_name": model, "sae_name": args.name,
             "model_sha256": store.attrs.get("model_sha256"),
             **({sae.sparsity_knob: getattr(cfg, sae.sparsity_knob)} if sae.sparsity_knob else {}),
             "input_scale": result["input_scale"], "training_tokens": cfg.training_tokens})

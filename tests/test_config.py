@@ -38,11 +38,37 @@ def test_wrong_type_and_value_are_named():
 def test_cross_section_checks():
     r = raw()
     r["sae"]["layer"] = 7
-    with pytest.raises(ParamsError, match=r"sae\.layer: 7 is not cached"):
+    with pytest.raises(ParamsError, match=r"saes\.text: layer 7 is not cached"):
         parse_params(r)
     r = raw()
     r["models"]["x"] = {"domain": "poetry"}
     with pytest.raises(ParamsError, match=r"models\.x\.domain: unknown domain 'poetry'"):
+        parse_params(r)
+
+
+def test_each_sae_is_the_shared_settings_with_its_overrides():
+    params = parse_params(raw())
+    main, topk = params.sae_for("text"), params.sae_for("text-topk-16")
+    assert main == params.sae and main.architecture == "relu"
+    assert topk.architecture == "topk" and topk.k == 16 and topk.d_sae == params.sae.d_sae
+    with pytest.raises(ParamsError, match="saes.nope: no such SAE"):
+        params.sae_for("nope")
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"model": "text", "domain": "text", "l1_coef": 2.0}, r"saes\.bad\.l1_coef: unknown key"),
+    ({"model": "text", "domain": "text", "architecture": "gated"},
+     r"saes\.bad\.architecture: Input should be"),
+    ({"model": "text", "domain": "text", "architecture": "topk", "k": 99999},
+     r"saes\.bad: k: 99999 active latents need d_sae > k"),
+    ({"model": "nope", "domain": "text"}, r"saes\.bad\.model: unknown model 'nope'"),
+    ({"model": "text", "domain": "culture"}, r"saes\.bad\.domain: 'culture', but models\.text"),
+    ({"domain": "text"}, r"saes\.bad\.model: Field required"),
+])
+def test_bad_sae_entries_are_named(entry, message):
+    r = raw()
+    r["saes"]["bad"] = entry
+    with pytest.raises(ParamsError, match=message):
         parse_params(r)
 
 
@@ -62,7 +88,7 @@ def test_stage_rejects_bad_params_before_touching_outputs(tmp_path):
     out.mkdir()
     (out / "cfg.json").write_text("{\"old\": true}")
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "stages" / "train_sae.py"), "--model", "text",
+        [sys.executable, str(ROOT / "stages" / "train_sae.py"), "--name", "text",
          "--acts", "nowhere", "--out", str(out), "--metrics", str(tmp_path / "m")],
         cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 2

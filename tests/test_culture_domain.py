@@ -48,14 +48,16 @@ class Oracle(torch.nn.Module):
         super().__init__()
         self.quizzes = quizzes
 
-    def forward(self, input_ids):
+    def forward(self, input_ids, use_cache=False, past_key_values=None):
+        if past_key_values is not None:  # the "cache" is the sequence so far
+            input_ids = torch.cat([past_key_values, input_ids], dim=1)
         n = input_ids.shape[1]
         prompt = input_ids[:, None, :ANSWER_START] == self.quizzes[None, :, :ANSWER_START]
         rows = self.quizzes[prompt.all(-1).float().argmax(1)]  # the quiz each row poses
         logits = torch.full((*input_ids.shape, 15), -1e9)
         nxt = rows[:, 1:n + 1]
         logits[:, : nxt.shape[1]].scatter_(-1, nxt[..., None], 0.0)
-        return type("Out", (), {"logits": logits})()
+        return type("Out", (), {"logits": logits, "past_key_values": input_ids})()
 
 
 def test_quiz_accuracy_scores_perfect_and_wrong_answers(prepared):
@@ -71,6 +73,21 @@ def test_quiz_accuracy_scores_perfect_and_wrong_answers(prepared):
     assert acc["accuracy_translate"] == 0.0 and acc["accuracy_fill"] == 1.0
 
 
+def test_cached_generation_matches_recomputing_every_prefix(prepared):
+    from dictlearn.domains.culture import generate_answers
+    from dictlearn.lm.checkpoint import build_gpt2
+
+    torch.manual_seed(0)
+    model = build_gpt2(TrainLM(n_layer=2, n_head=2, n_embd=32), 15, 405, 0).eval()
+    prompts = load_split(prepared, "heldout").ids[:3, :ANSWER_START]
+    x = prompts
+    with torch.no_grad():
+        for _ in range(405 - ANSWER_START):
+            x = torch.cat([x, model(input_ids=x).logits[:, -1].argmax(-1, keepdim=True)], 1)
+    got = generate_answers(model, prompts, None, torch.Generator().manual_seed(0))
+    assert torch.equal(got, x[:, ANSWER_START:])
+
+
 def test_evaluate_lm_reports_greedy_and_temperature_accuracy(prepared):
     cfg = TrainLM(n_layer=1, n_head=1, n_embd=16, batch_size=4, eval_batches=1)
     model = build_gpt2(cfg, 15, 405, 0)
@@ -79,7 +96,21 @@ def test_evaluate_lm_reports_greedy_and_temperature_accuracy(prepared):
     assert 0.0 <= metrics["accuracy_greedy"] <= 1.0 and "Quiz accuracy" in text
 
 
-def test_render_escapes_and_marks_focus():
-    html = get_domain("culture").render_html(["11", "3", "<b>", "0"], [0.0, 1.0, 0.5, 0.0], 1)
+def test_render_draws_the_focus_grid_with_activations_and_escapes():
+    # 5 tokens of the grid before, then the marker f(A) and its 100 cells, then more
+    tokens = ["3"] * 5 + ["12"] + [str(i % 11) for i in range(100)] + ["13", "4"]
+    acts = [0.0] * len(tokens)
+    focus = 6 + 42  # the cell at row 4, column 2 of the f(A) grid
+    acts[focus], acts[focus + 1] = 2.0, 1.0
+    html = get_domain("culture").render_html(tokens, acts, focus)
+    assert html.count("<span") == 100 and "f(A)" in html
+    assert html.count("outline:2px solid #d00") == 1  # the focus cell
+    assert "rgba(255,140,0,1.00)" in html and "rgba(255,140,0,0.50)" in html  # heat rings
+    assert "repeat(10,13px)" in html
+    # a token that is not a grid value, inside a grid, is shown escaped in its title
+    tokens[focus + 2] = "<script>x</script>"
+    html = get_domain("culture").render_html(tokens, acts, focus)
+    assert "<script" not in html and "&lt;script&gt;" in html
+    # no marker before the focus: a plain escaped strip, never raw text
+    html = get_domain("culture").render_html(["3", "<b>"], [0.0, 1.0], 1)
     assert "<b>" not in html and "&lt;b&gt;" in html
-    assert html.count("outline") == 1 and 'class="marker"' in html

@@ -53,8 +53,11 @@ def repo(tmp_path_factory):
 
 def test_repro_from_nothing_then_sweep_only_reruns_sae(repo):
     log = sh("dvc repro", repo)
-    assert ran(log) == {"fetch_corpus", "prepare@text", "train_lm@text", "cache_acts@text",
-                        "train_sae@text", "eval_sae@text", "report"}
+    saes = {f"{stage}@{name}" for stage in ("train_sae", "eval_sae")
+            for name in ("text", "text-topk-16", "culture-0")} | {"frontier"}
+    assert ran(log) == {"fetch_corpus", "report"} | saes | {
+        f"{stage}@{name}" for stage, name in (("prepare", "text"), ("prepare", "culture"))
+        + tuple((s, m) for s in ("train_lm", "cache_acts") for m in ("text", "culture-0"))}
     assert "up to date" in sh("dvc status", repo)
 
     # formats a user can open with the ecosystem's own tools
@@ -62,13 +65,25 @@ def test_repro_from_nothing_then_sweep_only_reruns_sae(repo):
     assert (repo / "data/acts/text/blocks.1.mlp.hook_post.zarr/zarr.json").is_file()
     cfg = json.loads((repo / "data/saes/text/cfg.json").read_text())
     assert cfg["architecture"] == "standard" and cfg["metadata"]["hook_name"]
-    metrics = json.loads((repo / "metrics/text/eval_sae/metrics.json").read_text())
+    assert json.loads((repo / "data/saes/text-topk-16/cfg.json").read_text())["k"] == 16
+    metrics = json.loads((repo / "metrics/saes/text/eval/metrics.json").read_text())
     for key in ("explained_variance", "mse", "l0", "dead_fraction", "dense_fraction",
-                "ce_loss_clean", "ce_loss_spliced", "ce_loss_zero", "ce_loss_recovered"):
+                "ce_loss_clean", "ce_loss_spliced", "ce_loss_zero", "ce_loss_recovered",
+                "shrinkage"):
         assert key in metrics
     assert metrics["explained_variance"] > 0.3
+    topk = json.loads((repo / "metrics/saes/text-topk-16/eval/metrics.json").read_text())
+    assert topk["l0"] <= 16 + 1e-6
+    frontier = (repo / "metrics/frontier/explained_variance.tsv").read_text().splitlines()
+    assert frontier[0].startswith("model\tarchitecture\tsae") and len(frontier) == 4
+    culture = json.loads((repo / "metrics/culture-0/train_lm/metrics.json").read_text())
+    for key in ("accuracy_greedy", "accuracy_t1", "accuracy_translate_greedy",
+                "accuracy_order3_t1", "val_loss"):
+        assert 0 <= culture[key] <= (1 if "accuracy" in key else 10), key
     html = (repo / "data/report/index.html").read_text()
     assert "most frequent live features" in html and "<script" not in html
+    assert 'id="sae-text-topk-16"' in html and "data:image/png;base64," in html
+    assert 'class="grid-ctx"' in html  # culture contexts drawn as grids
     samples = (repo / "metrics/text/train_lm/samples.md").read_text()
     assert "'def '" in samples
 
@@ -87,9 +102,14 @@ def test_repro_from_nothing_then_sweep_only_reruns_sae(repo):
         assert before[path] == after[path], f"{path} differs between two runs"
     sh("git checkout -q HEAD -- dvc.lock metrics", repo)  # autostage staged the new lock
     log = sh("dvc exp run -S sae.l1_coeff=1.0", repo)
-    assert ran(log) == {"train_sae@text", "eval_sae@text", "report"}
+    # every SAE shares `sae`, nothing upstream re-runs; the topk SAE ignores l1_coeff, so its
+    # re-run gives the same SAE bit for bit and DVC skips its eval
+    assert ran(log) == saes - {"eval_sae@text-topk-16"} | {"report"}
     diff = sh("dvc metrics diff --json", repo)
     changed = json.loads(diff)
-    assert "l0" in changed.get("metrics/text/eval_sae/metrics.json", {})
+    assert "l0" in changed.get("metrics/saes/text/eval/metrics.json", {})
     assert "sae.l1_coeff" in sh("dvc params diff", repo)
-    assert "train/l0" in sh("dvc plots show --json", repo)
+    plots = sh("dvc plots show --json", repo)
+    assert "train/l0" in plots and "metrics/frontier/explained_variance.tsv" in plots
+    assert "metrics/frontier/frontier.png" in plots
+    assert "l1_coeff" in sh("dvc exp show --csv", repo)

@@ -14,7 +14,7 @@ def run_stage(tmp_path, script, *args):
 
 
 def test_missing_activation_store(tmp_path):
-    proc = run_stage(tmp_path, "train_sae.py", "--model", "text", "--acts", "data/acts/text",
+    proc = run_stage(tmp_path, "train_sae.py", "--name", "text", "--acts", "data/acts/text",
                      "--out", "saes", "--metrics", "m")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "data/acts/text/blocks.1.mlp.hook_post.zarr: not a zarr v3 activation store" in proc.stderr

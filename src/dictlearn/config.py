@@ -155,6 +155,8 @@ class SAE(Strict):
     resample_every: PositiveInt = 500
     resample_until: Annotated[float, Field(ge=0, le=1)] = 0.6
     grad_clip: PositiveFloat = 1.0
+    # bf16 autocast of the training step on a GPU (ignored on CPU, where bf16 is slower)
+    autocast: bool = False
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
@@ -163,6 +165,15 @@ class SAE(Strict):
         if self.architecture in ("topk", "batchtopk") and self.k >= self.d_sae:
             raise ValueError(f"k: {self.k} active latents need d_sae > k (d_sae = {self.d_sae})")
         return self
+
+
+class SAERun(BaseModel):
+    """One entry of `saes`: the model whose activations it learns (and that model's domain,
+    which dvc.yaml needs for the eval data path), plus overrides of any `sae` key."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    model: str
+    domain: str
 
 
 # ---------------------------------------------------------------- eval_sae / report
@@ -188,8 +199,16 @@ class Params(Strict):
     train_lm: dict[str, TrainLM]
     cache_acts: CacheActs
     sae: SAE
+    # one SAE per entry (train_sae@name, eval_sae@name): `sae` with the entry's overrides
+    saes: dict[str, SAERun] = Field(min_length=1)
     eval_sae: EvalSAE
     report: Report
+
+    def sae_for(self, name: str) -> SAE:
+        """The settings of SAE `name`: the `sae` section with the entry's overrides."""
+        if name not in self.saes:
+            raise ParamsError(f"saes.{name}: no such SAE; expected one of {sorted(self.saes)}")
+        return SAE.model_validate(self.sae.model_dump() | self.saes[name].model_extra)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Params:
@@ -213,12 +232,33 @@ class Params(Strict):
                         f"cache_acts.layers: layer {layer} does not exist in models.{name} "
                         f"(train_lm.{spec.domain}.n_layer = {n_layer})"
                     )
-        if self.sae.layer not in self.cache_acts.layers:
-            raise ValueError(
-                f"sae.layer: {self.sae.layer} is not cached; expected one of "
-                f"cache_acts.layers = {self.cache_acts.layers}"
-            )
+        for name, run in self.saes.items():
+            self._check_sae_run(name, run)
         return self
+
+    def _check_sae_run(self, name: str, run: SAERun) -> None:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
+            raise ValueError(f"saes.{name}: SAE names must match [a-z0-9][a-z0-9_-]*")
+        if run.model not in self.models:
+            raise ValueError(f"saes.{name}.model: unknown model {run.model!r}; "
+                             f"expected one of {sorted(self.models)}")
+        if run.domain != self.models[run.model].domain:
+            raise ValueError(f"saes.{name}.domain: {run.domain!r}, but models.{run.model}.domain "
+                             f"is {self.models[run.model].domain!r}")
+        try:
+            cfg = SAE.model_validate(self.sae.model_dump() | run.model_extra)
+        except ValidationError as err:
+            e = err.errors()[0]
+            key = ".".join(str(p) for p in e["loc"])
+            msg = e["msg"].removeprefix("Value error, ")
+            if e["type"] == "extra_forbidden":
+                msg = "unknown key (not a key of `sae`)"
+            elif e["type"] != "value_error" and "input" in e:
+                msg += f" (got {e['input']!r})"
+            raise ValueError(f"saes.{name}{'.' + key if key else ''}: {msg}") from None
+        if cfg.layer not in self.cache_acts.layers:
+            raise ValueError(f"saes.{name}: layer {cfg.layer} is not cached; expected one of "
+                             f"cache_acts.layers = {self.cache_acts.layers}")
 
 
 def _format(err: ValidationError, source: str) -> str:

@@ -44,7 +44,7 @@ def evaluate_sae(bridge, sae: SparseAutoencoder, hook: str, ids: torch.Tensor,
     and with the activation zero-ablated. Returns (metrics, per-feature statistics)."""
     sae = sae.to(device).eval()
     d_sae = sae.d_sae
-    sse = sum_sq = 0.0
+    sse = sum_sq = norm_ratio = 0.0
     sum_xvec = torch.zeros(sae.d_in, dtype=torch.float64)
     n_tok = 0
     l0_sum = 0.0
@@ -74,8 +74,10 @@ def evaluate_sae(bridge, sae: SparseAutoencoder, hook: str, ids: torch.Tensor,
 
         act = captured["act"].reshape(-1, sae.d_in).float()
         f = sae.encode(act)
-        err = sae.decode(f) - act
+        x_hat = sae.decode(f)
+        err = x_hat - act
         sse += err.pow(2).sum().item()
+        norm_ratio += (x_hat.norm(dim=-1) / act.norm(dim=-1).clamp_min(1e-12)).sum().item()
         sum_sq += act.pow(2).sum().item()
         sum_xvec += act.sum(0).double().cpu()
         n_tok += len(act)
@@ -99,6 +101,8 @@ def evaluate_sae(bridge, sae: SparseAutoencoder, hook: str, ids: torch.Tensor,
         "explained_variance": 1 - sse / total_var,
         "mse": sse / (n_tok * sae.d_in),
         "l0": l0_sum / n_tok,
+        # ‖x̂‖/‖x‖ averaged over tokens: below 1 when the sparsity penalty shrinks activations
+        "shrinkage": norm_ratio / n_tok,
         "dead_fraction": (fire_count == 0).double().mean().item(),
         "dense_fraction": (freq > dense_threshold).double().mean().item(),
         "ce_loss_clean": clean,

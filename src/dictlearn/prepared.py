@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from datasets import load_from_disk
+from datasets import ClassLabel, load_from_disk
 
 from dictlearn.runtime import InputError
 
@@ -18,7 +18,7 @@ DATASET_DIR = "dataset"
 @dataclass
 class Split:
     ids: torch.Tensor  # [n_seq, seq_len] int64
-    labels: torch.Tensor  # [n_seq, seq_len] int64, index into label_names
+    labels: torch.Tensor  # [n_seq, seq_len] int64, index into label_names (may be a view)
     label_names: list[str]
 
     @property
@@ -36,10 +36,19 @@ def load_split(prepared: Path, split: str, max_sequences: int | None = None) -> 
     for col in ("input_ids", "label"):
         if col not in ds.column_names:
             raise InputError(f"{path}: column '{col}' missing from split '{split}'")
-    if max_sequences is not None:
-        ds = ds.select(range(min(max_sequences, len(ds))))
-    ds = ds.with_format("numpy")
-    ids = torch.from_numpy(np.asarray(ds["input_ids"], dtype=np.int64))
-    labels = torch.from_numpy(np.asarray(ds["label"], dtype=np.int64))
-    names = ds.features["label"].feature.names
-    return Split(ids, labels, list(names))
+    n = len(ds) if max_sequences is None else min(max_sequences, len(ds))
+    table = ds.with_format("arrow")[:n]  # straight from Arrow: 1M quizzes load in seconds
+    ids = torch.from_numpy(_flat(table.column("input_ids")).astype(np.int64).reshape(n, -1))
+    labels = torch.from_numpy(_flat(table.column("label")).astype(np.int64))
+    feature = ds.features["label"]
+    if isinstance(feature, ClassLabel):  # one label per sequence: every token carries it
+        return Split(ids, labels[:, None].expand(-1, ids.shape[1]), list(feature.names))
+    return Split(ids, labels.reshape(n, -1), list(feature.feature.names))
+
+
+def _flat(column) -> np.ndarray:
+    """The values of an Arrow column of equal-length lists (or of scalars), flattened."""
+    arr = column.combine_chunks()
+    if hasattr(arr, "flatten"):
+        arr = arr.flatten()
+    return arr.to_numpy(zero_copy_only=False)

@@ -17,6 +17,9 @@ from pydantic import BaseModel
 
 class Domain(ABC):
     name: ClassVar[str]
+    # tokens left and right of a feature's top activation that render_html needs at least
+    # (eval_sae widens its context window to this)
+    min_context: ClassVar[tuple[int, int]] = (0, 0)
 
     @abstractmethod
     def prepare(self, cfg: BaseModel, inputs: Path | None, out: Path) -> dict[str, Any]:

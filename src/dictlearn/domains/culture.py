@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import torch
-from datasets import (ClassLabel, Dataset, DatasetDict, Features, Sequence, Value,
+from datasets import (ClassLabel, Dataset, DatasetDict, DatasetInfo, Features, Sequence, Value,
                       concatenate_datasets, load_from_disk)
 from tokenizers import Tokenizer
 from tokenizers.models import WordLevel
@@ -24,6 +25,7 @@ ANSWER_START = MARKER_POSITIONS[-1] + 1  # the 100 cells after the last marker a
 PALETTE = ["#ffffff", "#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4",
            "#46f0f0", "#f032e6", "#bcf60c", "#808080"]
 MARKERS = {11: "A", 12: "f(A)", 13: "B", 14: "f(B)"}
+GRID_CELLS = 100
 
 
 def culture_tokenizer() -> Tokenizer:
@@ -34,16 +36,39 @@ def culture_tokenizer() -> Tokenizer:
 
 
 def quiz_dataset(quizzes: dict[str, np.ndarray], tasks: list[str]) -> Dataset:
-    features = Features({"input_ids": Sequence(Value("int8")),
-                         "label": Sequence(ClassLabel(names=tasks)),
-                         "order": Value("int8")})
-    n = len(quizzes["input_ids"])
-    return Dataset.from_dict({
-        "input_ids": quizzes["input_ids"].astype(np.int8).tolist(),
-        "label": np.repeat(quizzes["task"][:, None], QUIZ_LEN, axis=1).tolist(),
-        "order": quizzes["order"].astype(np.int8).tolist(),
-    }, features=features) if n else Dataset.from_dict(
-        {"input_ids": [], "label": [], "order": []}, features=features)
+    """Quizzes as an HF dataset built straight from the arrays (no Python lists): `input_ids`
+    [405] int8, `label` the quiz's task (the label of every one of its tokens: stored once per
+    quiz, 405× smaller than per token, and broadcast by `prepared.load_split`), `order`."""
+    features = Features({"input_ids": Sequence(Value("int8"), length=QUIZ_LEN),
+                         "label": ClassLabel(names=tasks), "order": Value("int8")})
+    ids = np.ascontiguousarray(quizzes["input_ids"], dtype=np.int8).reshape(-1)
+    table = pa.table({
+        "input_ids": pa.FixedSizeListArray.from_arrays(pa.array(ids), QUIZ_LEN),
+        "label": pa.array(np.asarray(quizzes["task"], dtype=np.int64)),
+        "order": pa.array(np.asarray(quizzes["order"], dtype=np.int8)),
+    }).cast(features.arrow_schema)
+    return Dataset(table, info=DatasetInfo(features=features))
+
+
+@torch.no_grad()
+def generate_answers(model, prompts: torch.Tensor, temperature: float | None,
+                     gen: torch.Generator) -> torch.Tensor:
+    """The 100 answer cells [batch, 100] generated after `prompts` [batch, 305]: the prompt in
+    one forward pass, then one token at a time on the KV cache. temperature None = greedy."""
+    out = model(input_ids=prompts, use_cache=True)
+    answer = []
+    for step in range(QUIZ_LEN - ANSWER_START):
+        logits = out.logits[:, -1].float()
+        if temperature is None:
+            nxt = logits.argmax(-1)
+        else:
+            nxt = torch.multinomial(torch.softmax(logits / temperature, -1), 1,
+                                    generator=gen).squeeze(1)
+        answer.append(nxt)
+        if step < QUIZ_LEN - ANSWER_START - 1:
+            out = model(input_ids=nxt[:, None], past_key_values=out.past_key_values,
+                        use_cache=True)
+    return torch.stack(answer, 1)
 
 
 @torch.no_grad()
@@ -56,17 +81,10 @@ def quiz_accuracy(model, ids: torch.Tensor, tasks: torch.Tensor, orders: torch.T
     gen = torch.Generator(device=device).manual_seed(seed)
     correct = torch.zeros(len(ids), dtype=torch.bool)
     for i in tqdm(range(0, len(ids), batch_size), desc="quiz accuracy", unit="batch"):
-        x = ids[i:i + batch_size, :ANSWER_START].to(device)
-        for _ in range(QUIZ_LEN - ANSWER_START):
-            logits = model(input_ids=x).logits[:, -1].float()
-            if temperature is None:
-                nxt = logits.argmax(-1)
-            else:
-                probs = torch.softmax(logits / temperature, -1)
-                nxt = torch.multinomial(probs, 1, generator=gen).squeeze(1)
-            x = torch.cat([x, nxt[:, None]], dim=1)
+        answer = generate_answers(model, ids[i:i + batch_size, :ANSWER_START].to(device),
+                                  temperature, gen)
         truth = ids[i:i + batch_size, ANSWER_START:].to(device)
-        correct[i:i + batch_size] = (x[:, ANSWER_START:] == truth).all(1).cpu()
+        correct[i:i + batch_size] = (answer == truth).all(1).cpu()
     out = {"accuracy": correct.float().mean().item()}
     for t, name in enumerate(task_names):
         if (tasks == t).any():
@@ -79,6 +97,7 @@ def quiz_accuracy(model, ids: torch.Tensor, tasks: torch.Tensor, orders: torch.T
 
 class CultureDomain(Domain):
     name = "culture"
+    min_context = (GRID_CELLS, GRID_CELLS)  # the whole grid around any cell
 
     def prepare(self, cfg, inputs: Path | None, out: Path) -> dict[str, Any]:
         rng = np.random.default_rng(cfg.seed)
@@ -121,17 +140,26 @@ class CultureDomain(Domain):
         return metrics, "\n".join(lines)
 
     def render_html(self, tokens: list[str], acts: list[float], focus: int) -> str:
+        """The grid holding the focus token as 10×10 coloured cells: each cell's activation as
+        an orange ring (thicker = stronger), the focus cell outlined in red, the grid's
+        marker (A, f(A), B, f(B)) as its title."""
+        values = [int(t) if t.strip().isdigit() else -1 for t in tokens]
+        marker = next((i for i in range(focus, -1, -1) if values[i] in MARKERS), None)
+        if marker is None or marker + GRID_CELLS >= len(tokens):  # not inside a grid
+            return f'<div class="grid-ctx">{escape(" ".join(tokens))}</div>'
         top = max(acts) if acts else 0.0
         cells = []
-        for i, (t, a) in enumerate(zip(tokens, acts)):
-            v = int(t) if t.strip().isdigit() else -1
+        for i in range(marker + 1, marker + 1 + GRID_CELLS):
+            v, a = values[i], acts[i]
             heat = 0.0 if top <= 0 else max(0.0, min(1.0, a / top))
-            outline = "outline: 2px solid #c00;" if i == focus else ""
-            if v in MARKERS:
-                cells.append(f'<span class="marker" title="{a:.3f}">{escape(MARKERS[v])}</span>')
-            else:
-                colour = PALETTE[v] if 0 <= v < len(PALETTE) else "#000"
-                cells.append(f'<span class="cell" style="background:{colour};{outline}'
-                             f'box-shadow: inset 0 0 0 3px rgba(255,140,0,{heat:.2f})" '
-                             f'title="{escape(t)} · {a:.3f}"></span>')
-        return f'<div class="grid-ctx">{"".join(cells)}</div>'
+            ring = f"inset 0 0 0 {1 + 3 * heat:.1f}px rgba(255,140,0,{heat:.2f})"
+            edge = "outline:2px solid #d00;outline-offset:-1px;" if i == focus else ""
+            colour = PALETTE[v] if 0 <= v < len(PALETTE) else "#000"
+            cells.append(f'<span style="width:13px;height:13px;background:{colour};'
+                         f'box-shadow:{ring};{edge}" title="{escape(tokens[i])} · {a:.3f}">'
+                         "</span>")
+        name = escape(MARKERS[values[marker]])
+        return (f'<div class="grid-ctx" style="display:inline-block;margin:0 0.6em 0.4em 0">'
+                f'<div style="font-size:0.8em">{name} · focus activation {acts[focus]:.3f}</div>'
+                '<div style="display:grid;grid-template-columns:repeat(10,13px);gap:1px;'
+                f'background:#ccc;border:1px solid #999">{"".join(cells)}</div></div>')

@@ -1,10 +1,12 @@
-"""Build the report: per model, its LM and SAE metrics, samples, and its most frequent live
-features with their top activating contexts drawn by the domain's renderer."""
+"""Build the report: the SAE frontier, then per model its LM metrics and samples and, per SAE,
+its metrics and its most frequent live features with their top activating contexts drawn by
+the domain's renderer."""
 
 from __future__ import annotations
 
+import base64
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -29,15 +31,21 @@ pre { background: #f7f7f7; padding: 0.6em; overflow-x: auto; font-size: 0.85em; 
 
 
 @dataclass
+class SAEInputs:
+    name: str
+    train_metrics: Path
+    eval_metrics: Path
+    features: Path
+
+
+@dataclass
 class ModelInputs:
     name: str
     domain: str
     lm_metrics: Path
     samples: Path
-    sae_train_metrics: Path
-    sae_eval_metrics: Path
-    features: Path
     checkpoint: Path
+    saes: list[SAEInputs] = field(default_factory=list)
 
 
 def _json(path: Path) -> dict:
@@ -54,11 +62,10 @@ def _table(rows: dict[str, object]) -> str:
     return "<table>" + "".join(cells) + "</table>"
 
 
-def _features_html(m: ModelInputs, n_features: int, n_examples: int) -> str:
+def _features_html(m: ModelInputs, sae: SAEInputs, vocab: list[str], n_features: int,
+                   n_examples: int) -> str:
     domain = get_domain(m.domain)
-    tokenizer = load_tokenizer(m.checkpoint)
-    vocab = [tokenizer.decode([i]) for i in range(len(tokenizer))]
-    with safe_open(str(m.features), framework="pt") as f:
+    with safe_open(str(sae.features), framework="pt") as f:
         meta = f.metadata()
         label_names = json.loads(meta["label_names"])
         left = int(meta["context_left"])
@@ -73,7 +80,7 @@ def _features_html(m: ModelInputs, n_features: int, n_examples: int) -> str:
         mass = t["label_mass"][j]
         top_label = int(mass.argmax())
         share = float(mass[top_label] / mass.sum()) if mass.sum() > 0 else 0.0
-        out.append(f'<div class="feature" id="{escape(m.name)}-f{j}"><b>feature {j}</b> · '
+        out.append(f'<div class="feature" id="{escape(sae.name)}-f{j}"><b>feature {j}</b> · '
                    f"frequency {float(freq[j]):.4f} · max activation "
                    f"{float(t['top_values'][j, 0]):.3f} · "
                    f"{escape(label_names[top_label])} {share:.0%}")
@@ -92,21 +99,44 @@ def _features_html(m: ModelInputs, n_features: int, n_examples: int) -> str:
     return "\n".join(out)
 
 
-def build_report(models: list[ModelInputs], n_features: int, n_examples: int) -> str:
+def _sae_html(m: ModelInputs, sae: SAEInputs, vocab: list[str], n_features: int,
+              n_examples: int) -> str:
+    train, evals = _json(sae.train_metrics), _json(sae.eval_metrics)
+    return (f'<section id="sae-{escape(sae.name)}"><h3>SAE {escape(sae.name)}</h3>'
+            f"<h4>Held-out tokens</h4>{_table(evals)}"
+            f"<details><summary>Training</summary>{_table(train)}</details>"
+            f"{_features_html(m, sae, vocab, n_features, n_examples)}</section>")
+
+
+def _frontier_html(png: Path | None) -> str:
+    if png is None or not png.is_file():
+        return ""
+    data = base64.b64encode(png.read_bytes()).decode("ascii")
+    return ('<section id="frontier"><h2>Sparsity vs fidelity</h2>'
+            f'<img alt="SAE frontier" style="max-width:100%" src="data:image/png;base64,{data}">'
+            "</section>")
+
+
+def build_report(models: list[ModelInputs], n_features: int, n_examples: int,
+                 frontier_png: Path | None = None) -> str:
     sections = []
     for m in models:
-        lm, sae_train, sae_eval = (_json(p) for p in (m.lm_metrics, m.sae_train_metrics,
-                                                      m.sae_eval_metrics))
+        lm = _json(m.lm_metrics)
         samples = m.samples.read_text(encoding="utf-8") if m.samples.is_file() else ""
+        tokenizer = load_tokenizer(m.checkpoint)
+        vocab = [tokenizer.decode([i]) for i in range(len(tokenizer))]
+        sae_nav = " · ".join(f'<a href="#sae-{escape(s.name)}">{escape(s.name)}</a>'
+                             for s in m.saes)
         sections.append(
             f'<section id="{escape(m.name)}"><h2>Model {escape(m.name)} '
             f"(domain {escape(m.domain)})</h2>"
             f"<h3>Language model</h3>{_table(lm)}"
-            f"<h3>SAE (held-out tokens)</h3>{_table(sae_eval)}"
-            f"<h3>SAE training</h3>{_table(sae_train)}"
             f"<details><summary>Samples</summary><pre>{escape(samples)}</pre></details>"
-            f"{_features_html(m, n_features, n_examples)}</section>")
+            f"<p>SAEs: {sae_nav}</p>"
+            + "".join(_sae_html(m, s, vocab, n_features, n_examples) for s in m.saes)
+            + "</section>")
     nav = " · ".join(f'<a href="#{escape(m.name)}">{escape(m.name)}</a>' for m in models)
     return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<title>dictlearn report</title><style>" + CSS + "</style></head><body>"
-            f"<h1>dictlearn report</h1><p>{nav}</p>" + "\n".join(sections) + "</body></html>")
+            f"<h1>dictlearn report</h1><p>{nav}</p>" + _frontier_html(frontier_png)
+            + "\n".join(sections) + "</body></html>")

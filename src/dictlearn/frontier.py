@@ -1,0 +1,71 @@
+"""The sparsity–fidelity frontier: every SAE of params `saes`, L0 against explained variance
+and against CE loss recovered, one line per model and architecture. Written as TSV tables for
+`dvc plots` (drawn with the .dvc/plots/frontier.json template) and as a PNG for the report."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from dictlearn.config import Params  # noqa: E402
+from dictlearn.runtime import InputError  # noqa: E402
+
+FIDELITY = {"explained_variance": "explained variance", "ce_loss_recovered": "CE loss recovered"}
+COLUMNS = ["model", "architecture", "sae", "knob", "l0", "explained_variance",
+           "ce_loss_recovered", "mse", "shrinkage", "dead_fraction"]
+
+
+def collect(params: Params, eval_metrics: Path) -> list[dict]:
+    """One row per SAE from `eval_metrics/<name>/eval/metrics.json`, sorted by model,
+    architecture and L0."""
+    rows = []
+    for name, run in params.saes.items():
+        path = eval_metrics / name / "eval" / "metrics.json"
+        if not path.is_file():
+            raise InputError(f"{path}: metrics of SAE {name!r} not found; run eval_sae@{name}")
+        m = json.loads(path.read_text(encoding="utf-8"))
+        cfg = params.sae_for(name)
+        knob = {"relu": f"l1_coeff={cfg.l1_coeff:g}", "jumprelu": f"l0_coeff={cfg.l0_coeff:g}"
+                }.get(cfg.architecture, f"k={cfg.k}")
+        rows.append({"model": run.model, "architecture": cfg.architecture, "sae": name,
+                     "knob": knob, **{c: m[c] for c in COLUMNS[4:]}})
+    return sorted(rows, key=lambda r: (r["model"], r["architecture"], r["l0"]))
+
+
+def write_tables(rows: list[dict], out: Path) -> None:
+    """out/<fidelity>.tsv per fidelity measure, every column in each."""
+    for fidelity in FIDELITY:
+        with open(out / f"{fidelity}.tsv", "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=COLUMNS, delimiter="\t")
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+def draw(rows: list[dict], path: Path) -> None:
+    models = sorted({r["model"] for r in rows})
+    fig, axes = plt.subplots(len(models), 2, figsize=(10, 3.6 * len(models)), squeeze=False)
+    for ax_row, model in zip(axes, models, strict=True):
+        mine = [r for r in rows if r["model"] == model]
+        for ax, (fidelity, label) in zip(ax_row, FIDELITY.items(), strict=True):
+            for arch in sorted({r["architecture"] for r in mine}):
+                pts = [r for r in mine if r["architecture"] == arch]
+                ax.plot([r["l0"] for r in pts], [r[fidelity] for r in pts], "o-", label=arch)
+                for r in pts:
+                    ax.annotate(r["knob"], (r["l0"], r[fidelity]), fontsize=7,
+                                textcoords="offset points", xytext=(3, 3))
+            if all(r["l0"] > 0 for r in mine):  # a dead SAE (L0 = 0) keeps a linear axis
+                ax.set_xscale("log")
+            ax.set_xlabel("L0 (active latents per token)")
+            ax.set_ylabel(label)
+            ax.set_title(f"{model}: L0 vs {label}")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,46 @@
+"""The frontier stage's tables and figure from eval metrics, one row per SAE."""
+
+import csv
+import json
+
+import pytest
+import yaml
+
+from conftest import ROOT
+from dictlearn.config import parse_params
+from dictlearn.frontier import COLUMNS, collect, draw, write_tables
+from dictlearn.runtime import InputError
+
+
+def metrics(l0, ev):
+    return {"l0": l0, "explained_variance": ev, "ce_loss_recovered": ev - 0.05, "mse": 1 - ev,
+            "shrinkage": 0.9, "dead_fraction": 0.0}
+
+
+def test_frontier_rows_tables_and_png(tmp_path):
+    params = parse_params(yaml.safe_load((ROOT / "profiles" / "default.yaml").read_text()))
+    for i, name in enumerate(params.saes):
+        (tmp_path / name / "eval").mkdir(parents=True)
+        (tmp_path / name / "eval" / "metrics.json").write_text(
+            json.dumps(metrics(100 / (i + 1), 0.6 + 0.02 * i)))
+    rows = collect(params, tmp_path)
+    assert len(rows) == len(params.saes)
+    by_name = {r["sae"]: r for r in rows}
+    assert by_name["text-topk-16"]["architecture"] == "topk"
+    assert by_name["text-topk-16"]["knob"] == "k=16"
+    assert by_name["text-relu-l1-6"]["knob"] == "l1_coeff=6"
+    # sorted by model, architecture, then L0: each architecture's line runs left to right
+    keys = [(r["model"], r["architecture"], r["l0"]) for r in rows]
+    assert keys == sorted(keys)
+    write_tables(rows, tmp_path)
+    with open(tmp_path / "ce_loss_recovered.tsv", newline="") as f:
+        table = list(csv.DictReader(f, delimiter="\t"))
+    assert list(table[0]) == COLUMNS and len(table) == len(rows)
+    draw(rows, tmp_path / "frontier.png")
+    assert (tmp_path / "frontier.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_missing_metrics_name_the_sae_and_its_stage(tmp_path):
+    params = parse_params(yaml.safe_load((ROOT / "profiles" / "ci.yaml").read_text()))
+    with pytest.raises(InputError, match=r"run eval_sae@text"):
+        collect(params, tmp_path)
