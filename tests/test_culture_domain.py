@@ -71,6 +71,7 @@ def test_quiz_accuracy_scores_perfect_and_wrong_answers(prepared):
     acc = quiz_accuracy(Oracle(held.ids), wrong, held.labels[:, 0], orders,
                         held.label_names, None, 4, torch.device("cpu"))
     assert acc["accuracy_translate"] == 0.0 and acc["accuracy_fill"] == 1.0
+    assert acc["cell_accuracy"] == pytest.approx(1 - 5 / 100 / len(held.ids))  # 5 × 1 cell
 
 
 def test_cached_generation_matches_recomputing_every_prefix(prepared):

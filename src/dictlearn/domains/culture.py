@@ -80,12 +80,17 @@ def quiz_accuracy(model, ids: torch.Tensor, tasks: torch.Tensor, orders: torch.T
     model.eval()
     gen = torch.Generator(device=device).manual_seed(seed)
     correct = torch.zeros(len(ids), dtype=torch.bool)
+    cells = torch.zeros(len(ids))
     for i in tqdm(range(0, len(ids), batch_size), desc="quiz accuracy", unit="batch"):
         answer = generate_answers(model, ids[i:i + batch_size, :ANSWER_START].to(device),
                                   temperature, gen)
         truth = ids[i:i + batch_size, ANSWER_START:].to(device)
-        correct[i:i + batch_size] = (answer == truth).all(1).cpu()
-    out = {"accuracy": correct.float().mean().item()}
+        right = (answer == truth).cpu()
+        correct[i:i + batch_size] = right.all(1)
+        cells[i:i + batch_size] = right.float().mean(1)
+    # a quiz counts only if all 100 cells are right; the share of right cells shows progress
+    # long before whole grids come out right
+    out = {"accuracy": correct.float().mean().item(), "cell_accuracy": cells.mean().item()}
     for t, name in enumerate(task_names):
         if (tasks == t).any():
             out[f"accuracy_{name}"] = correct[tasks == t].float().mean().item()
