@@ -26,7 +26,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from dictlearn.domains.culture_tasks import TASKS, make_quizzes  # noqa: E402
+from dictlearn.domains.culture.tasks import TASKS, make_quizzes  # noqa: E402
 
 TARGET = 40.0
 

@@ -5,8 +5,8 @@ from transformers import PreTrainedTokenizerFast
 
 from dictlearn.config import CulturePrepare, CultureTask, TrainLM
 from dictlearn.domains import get_domain
-from dictlearn.domains.culture import ANSWER_START, quiz_accuracy
-from dictlearn.domains.culture_tasks import TASKS
+from dictlearn.domains.culture.domain import ANSWER_START, quiz_accuracy
+from dictlearn.domains.culture.tasks import TASKS
 from dictlearn.lm.checkpoint import build_gpt2
 from dictlearn.prepared import load_split
 
@@ -75,7 +75,7 @@ def test_quiz_accuracy_scores_perfect_and_wrong_answers(prepared):
 
 
 def test_cached_generation_matches_recomputing_every_prefix(prepared):
-    from dictlearn.domains.culture import generate_answers
+    from dictlearn.domains.culture.domain import generate_answers
     from dictlearn.lm.checkpoint import build_gpt2
 
     torch.manual_seed(0)

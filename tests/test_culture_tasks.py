@@ -8,7 +8,7 @@ from collections import deque
 import numpy as np
 import pytest
 
-from dictlearn.domains import culture_tasks as ct
+from dictlearn.domains.culture import tasks as ct
 
 N = 16
 STEPS8 = [(di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1) if di or dj]

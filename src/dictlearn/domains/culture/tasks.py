@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from dictlearn.domains import culture_tasks_paths as paths
-from dictlearn.domains.culture_grids import (
+from dictlearn.domains.culture import paths
+from dictlearn.domains.culture.grids import (
     H, W, Grid, Rects, blank, colours, dot, paint, quiz, rect_mask, rect_sets,
     rejection, touching,
 )

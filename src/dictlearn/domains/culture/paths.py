@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dictlearn.domains.culture_grids import (
+from dictlearn.domains.culture.grids import (
     H, W, _rect_tables, blank, colours, dot, first_per_owner, paint, quiz, rect_mask, rect_sets,
     rejection,
 )

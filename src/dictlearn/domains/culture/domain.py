@@ -17,7 +17,7 @@ from tokenizers.pre_tokenizers import WhitespaceSplit
 from tqdm import tqdm
 
 from dictlearn.domains.base import Domain, escape
-from dictlearn.domains.culture_tasks import MARKER_POSITIONS, QUIZ_LEN, VOCAB_SIZE, make_quizzes
+from dictlearn.domains.culture.tasks import MARKER_POSITIONS, QUIZ_LEN, VOCAB_SIZE, make_quizzes
 from dictlearn.prepared import DATASET_DIR, TOKENIZER_FILE, load_split
 
 ANSWER_START = MARKER_POSITIONS[-1] + 1  # the 100 cells after the last marker are predicted

@@ -1,0 +1,1 @@
+"""Culture domain: Fleuret's grid-world quizzes, generated vectorized (tasks, paths, grids)."""

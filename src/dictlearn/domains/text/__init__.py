@@ -1,0 +1,1 @@
+"""Text domain: Shakespeare + Python source, a byte-level BPE of our own."""
