@@ -112,4 +112,6 @@ def test_repro_from_nothing_then_sweep_only_reruns_sae(repo):
     plots = sh("dvc plots show --json", repo)
     assert "train/l0" in plots and "metrics/frontier/explained_variance.tsv" in plots
     assert "metrics/frontier/frontier.png" in plots
-    assert "l1_coeff" in sh("dvc exp show --csv", repo)
+    table = sh("dvc exp show --csv", repo)  # one row per experiment: params and metrics
+    for column in ("sae.l1_coeff", "explained_variance", "ce_loss_recovered"):
+        assert column in table

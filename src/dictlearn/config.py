@@ -141,9 +141,11 @@ class SAE(Strict):
     # the loss weight (Gao et al. 2024 use 1/32)
     aux_k: PositiveInt | None = None
     aux_coeff: Annotated[float, Field(ge=0)] = 1 / 32
-    # jumprelu: width of the straight-through estimators' rectangle kernel, initial threshold
+    # jumprelu: width of the straight-through estimators' rectangle kernel, initial threshold,
+    # and the thresholds' learning rate as a multiple of lr (they live on a larger scale)
     jumprelu_bandwidth: PositiveFloat = 0.05
     jumprelu_init_threshold: PositiveFloat = 0.01
+    jumprelu_threshold_lr_scale: PositiveFloat = 100.0
     lr: PositiveFloat = 4e-4
     warmup_steps: Annotated[int, Field(ge=0)] = 100
     decay_fraction: Annotated[float, Field(ge=0, le=1)] = 0.2

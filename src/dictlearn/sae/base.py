@@ -51,6 +51,11 @@ class SparseAutoencoder(nn.Module, ABC):
         self.W_dec = nn.Parameter(torch.empty(d_sae, d_in))
         self.b_dec = nn.Parameter(torch.zeros(d_in))
 
+    def param_groups(self, lr: float) -> list[dict[str, Any]]:
+        """The optimiser's parameter groups (an architecture whose parameters live on another
+        scale than the weights gives them their own learning rate)."""
+        return [{"params": list(self.parameters()), "lr": lr}]
+
     @torch.no_grad()
     def init_weights(self, generator: torch.Generator, dec_norm: float = 0.1) -> None:
         """Decoder rows in random directions with norm `dec_norm`; encoder = decoder.T."""

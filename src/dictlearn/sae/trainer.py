@@ -75,7 +75,7 @@ class SAETrainer:
         self.device_type = device.type
         self.autocast = cfg.autocast and device.type == "cuda"  # bf16 matmuls, f32 weights
         # fused: one pass over each parameter (CPU and CUDA kernels since torch 2.4)
-        self.opt = torch.optim.Adam(sae.parameters(), lr=cfg.lr, betas=(0.9, 0.999),
+        self.opt = torch.optim.Adam(sae.param_groups(cfg.lr), lr=cfg.lr, betas=(0.9, 0.999),
                                     fused=device.type in ("cpu", "cuda"))
         self.sched = torch.optim.lr_scheduler.LambdaLR(
             self.opt, lambda s: lr_multiplier(s, n_steps, cfg.warmup_steps, cfg.decay_fraction))
