@@ -73,3 +73,20 @@ def test_log_frequency_histogram_counts_every_feature():
     freq = torch.tensor([0.0, 1e-3, 1e-3, 0.5, 1.0])
     rows = log_frequency_histogram(freq, n_bins=10)
     assert sum(r["features"] for r in rows) == 5
+
+
+def test_feature_and_neuron_statistics_add_up(checkpoint, prepared):
+    bridge = load_bridge(checkpoint)
+    val = load_split(prepared, "validation")
+    sae = identity_sae(bridge.cfg.d_mlp)
+    _, stats = evaluate_sae(bridge, sae, "blocks.1.mlp.hook_post", val.ids, val.labels, 2, 8, 4,
+                            0.1, "cpu")
+    n_tok = val.ids.numel()
+    # every firing lands in exactly one histogram bin
+    fires = stats["activation_histogram"].sum(1)
+    assert torch.allclose(fires, stats["frequency"] * n_tok, rtol=1e-5)
+    assert stats["label_count"].sum() == n_tok
+    # the identity SAE's first d features are the neurons' positive parts
+    d = bridge.cfg.d_mlp
+    assert torch.allclose(stats["neuron_label_mass"], stats["label_mass"][:d], rtol=1e-4)
+    assert torch.allclose(stats["neuron_frequency"], stats["frequency"][:d])

@@ -20,6 +20,11 @@ def ce_loss_recovered(clean: float, spliced: float, zero: float) -> float:
     return (zero - spliced) / (zero - clean)
 
 
+# log10 activation bin edges of the per-feature histograms: 10^-3 … 10^3, 8 bins per decade
+# (the first bin also holds anything smaller, the last anything larger)
+HIST_EDGES = torch.linspace(-3, 3, 49)
+
+
 class RunningTopK:
     """Per feature, the k largest activations seen and where (sequence, position)."""
 
@@ -53,6 +58,12 @@ def evaluate_sae(bridge, sae: SparseAutoencoder, hook: str, ids: torch.Tensor,
     label_mass = torch.zeros(d_sae, n_labels, dtype=torch.float64)
     label_fires = torch.zeros(d_sae, n_labels, dtype=torch.float64)
     topk = RunningTopK(d_sae, top_k)
+    # per feature, how often its activation falls in each log-spaced bin (HIST_EDGES)
+    act_hist = torch.zeros(d_sae * (len(HIST_EDGES) - 1), dtype=torch.float64)
+    # the MLP neurons the SAE reads, measured the same way, to compare units with features
+    neuron_mass = torch.zeros(sae.d_in, n_labels, dtype=torch.float64)
+    neuron_fires = torch.zeros(sae.d_in, dtype=torch.float64)
+    label_count = torch.zeros(n_labels, dtype=torch.float64)
     ce = {"clean": 0.0, "spliced": 0.0, "zero": 0.0}
     n_pred = 0
     seq_len = ids.shape[1]
@@ -90,6 +101,14 @@ def evaluate_sae(bridge, sae: SparseAutoencoder, hook: str, ids: torch.Tensor,
         onehot = torch.nn.functional.one_hot(lab.long(), n_labels).double()
         label_mass += f_cpu.double().T @ onehot
         label_fires += active_cpu.double().T @ onehot
+        label_count += onehot.sum(0)
+        act_cpu = act.cpu().double()
+        neuron_mass += act_cpu.clamp_min(0).T @ onehot
+        neuron_fires += (act_cpu > 0).sum(0)
+        tok, feat = active_cpu.nonzero(as_tuple=True)
+        bins = torch.bucketize(f_cpu[tok, feat].log10(), HIST_EDGES[1:-1])
+        act_hist.index_add_(0, feat * (len(HIST_EDGES) - 1) + bins,
+                            torch.ones(len(bins), dtype=torch.float64))
         topk.update(f_cpu, torch.arange(start * seq_len, start * seq_len + len(lab)))
         bar.update(x.numel())
     bar.close()
@@ -118,6 +137,10 @@ def evaluate_sae(bridge, sae: SparseAutoencoder, hook: str, ids: torch.Tensor,
         "label_fires": label_fires.float(),
         "top_values": topk.values.float(),
         "top_where": topk.where,
+        "activation_histogram": act_hist.view(d_sae, -1).float(),
+        "label_count": label_count.float(),
+        "neuron_label_mass": neuron_mass.float(),
+        "neuron_frequency": (neuron_fires / n_tok).float(),
     }
     return metrics, stats
 
