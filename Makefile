@@ -20,8 +20,15 @@ RUN := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 repro: $(VENV)/.installed
 	$(RUN) dvc repro
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed chromium
 	$(RUN) pytest -q
+
+# the report's browser test renders pages in Debian's headless chromium
+.PHONY: chromium
+chromium:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; fi; }
 
 # make profile-ci | profile-default | profile-gpu : validate profiles/<name>.yaml, copy it to params.yaml
 profile-%: $(VENV)/.installed

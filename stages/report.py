@@ -1,4 +1,5 @@
-"""Stage report: a static HTML page (file://, no network) over every model's results."""
+"""Stage report: the feature browser, a static site (file://, no network) over every model's
+results: index.html, a page per SAE and per feature."""
 
 import argparse
 from pathlib import Path
@@ -15,6 +16,7 @@ def main() -> None:
     ap.add_argument("--metrics", type=Path, default=Path("metrics"))
     ap.add_argument("--models-dir", type=Path, default=Path("data/models"))
     ap.add_argument("--evals-dir", type=Path, default=Path("data/evals"))
+    ap.add_argument("--saes-dir", type=Path, default=Path("data/saes"))
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     params = load_params()
@@ -26,14 +28,14 @@ def main() -> None:
         saes=[SAEInputs(name=sae, train_metrics=args.metrics / "saes" / sae / "train" /
                         "metrics.json",
                         eval_metrics=args.metrics / "saes" / sae / "eval" / "metrics.json",
-                        features=args.evals_dir / sae / "features.safetensors")
+                        features=args.evals_dir / sae / "features.safetensors",
+                        weights=args.saes_dir / sae)
               for sae, run in params.saes.items() if run.model == name])
         for name, spec in params.models.items()]
-    html = build_report(models, params.report.n_features, params.report.n_examples,
-                        args.metrics / "frontier" / "frontier.png")
     with atomic_path(args.out) as tmp:
         tmp.mkdir()
-        (tmp / "index.html").write_text(html, encoding="utf-8")
+        build_report(models, tmp, params.report.n_features, params.report.n_examples,
+                     args.metrics / "frontier" / "frontier.png")
     print(f"report: {args.out / 'index.html'}")
 
 

@@ -1,6 +1,12 @@
-"""Build the report: the SAE frontier, then per model its LM metrics and samples and, per SAE,
-its metrics and its most frequent live features with their top activating contexts drawn by
-the domain's renderer."""
+"""Build the feature browser, a static site that opens from file:// with no network:
+
+    index.html               every model and SAE with its headline metrics, the frontier,
+                             induction heads and neurons vs features per model
+    saes/<sae>/index.html    the SAE's metrics and a sortable table of its live features
+    saes/<sae>/f/<j>.html    one page per feature (the most frequent `n_features` of each SAE)
+
+Each page carries its own data, so a page opens as fast as its own size allows, however many
+features there are."""
 
 from __future__ import annotations
 
@@ -9,25 +15,20 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from safetensors import safe_open
+from tqdm import tqdm
 
 from dictlearn.domains import get_domain
 from dictlearn.domains.base import escape
-from dictlearn.lm.checkpoint import load_tokenizer
+from dictlearn.lm.checkpoint import load_bridge, load_tokenizer
+from dictlearn.report.features import FeatureStats, feature_page, purity_chart
+from dictlearn.report.html import heat_map, kv_table, num, page, table
+from dictlearn.report.probes import induction_scores, output_effects
 from dictlearn.runtime import InputError
 
-CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
-td, th { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: right; }
-th { background: #f4f4f4; } td.k { text-align: left; font-family: monospace; }
-.feature { border-top: 1px solid #ddd; padding: 0.5em 0; }
-.ctx { display: block; white-space: normal; font-size: 0.85em; margin: 0.15em 0;
-       line-height: 1.6; }
-.ctx .focus { outline: 2px solid #c00; }
-pre { background: #f7f7f7; padding: 0.6em; overflow-x: auto; font-size: 0.85em; }
-"""
+HEADLINE = ("explained_variance", "l0", "dead_fraction", "dense_fraction", "ce_loss_recovered",
+            "shrinkage")
+MONOSEMANTIC = 0.9  # label purity at which a unit counts as belonging to one label
 
 
 @dataclass
@@ -36,6 +37,7 @@ class SAEInputs:
     train_metrics: Path
     eval_metrics: Path
     features: Path
+    weights: Path  # the SAE's folder (cfg.json, sae_weights.safetensors)
 
 
 @dataclass
@@ -54,58 +56,82 @@ def _json(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _table(rows: dict[str, object]) -> str:
-    cells = []
-    for k, v in rows.items():
-        shown = f"{v:.4g}" if isinstance(v, float) else str(v)
-        cells.append(f'<tr><td class="k">{escape(k)}</td><td>{escape(shown)}</td></tr>')
-    return "<table>" + "".join(cells) + "</table>"
+def _sae_meta(folder: Path) -> tuple[dict, object]:
+    cfg = _json(folder / "cfg.json")
+    with safe_open(str(folder / "sae_weights.safetensors"), framework="pt") as f:
+        return cfg, f.get_tensor("W_dec")
 
 
-def _features_html(m: ModelInputs, sae: SAEInputs, vocab: list[str], n_features: int,
-                   n_examples: int) -> str:
-    domain = get_domain(m.domain)
-    with safe_open(str(sae.features), framework="pt") as f:
-        meta = f.metadata()
-        label_names = json.loads(meta["label_names"])
-        left = int(meta["context_left"])
-        t = {k: f.get_tensor(k) for k in f.keys()}
-    ids, seq_len = t["input_ids"], t["input_ids"].shape[1]
-    freq, where, ctx = t["frequency"], t["top_where"], t["top_context_acts"]
-    live = (freq > 0).nonzero().squeeze(1)
-    order = live[freq[live].argsort(descending=True)][:n_features]
-    out = [f"<h3>{len(order)} most frequent live features "
-           f"(of {int((freq > 0).sum())} live / {len(freq)})</h3>"]
-    for j in order.tolist():
-        mass = t["label_mass"][j]
-        top_label = int(mass.argmax())
-        share = float(mass[top_label] / mass.sum()) if mass.sum() > 0 else 0.0
-        out.append(f'<div class="feature" id="{escape(sae.name)}-f{j}"><b>feature {j}</b> · '
-                   f"frequency {float(freq[j]):.4f} · max activation "
-                   f"{float(t['top_values'][j, 0]):.3f} · "
-                   f"{escape(label_names[top_label])} {share:.0%}")
-        for e in range(min(n_examples, where.shape[1])):
-            w = int(where[j, e])
-            if w < 0 or float(t["top_values"][j, e]) <= 0:
-                continue
-            s, p = divmod(w, seq_len)
-            acts = ctx[j, e]
-            lo = p - left
-            keep = [i for i in range(len(acts)) if not torch.isnan(acts[i])]
-            tokens = [vocab[int(ids[s, lo + i])] for i in keep]
-            values = [float(acts[i]) for i in keep]
-            out.append(domain.render_html(tokens, values, keep.index(left)))
-        out.append("</div>")
-    return "\n".join(out)
+def _write(path: Path, html: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html, encoding="utf-8")
 
 
-def _sae_html(m: ModelInputs, sae: SAEInputs, vocab: list[str], n_features: int,
-              n_examples: int) -> str:
+def _sae_site(m: ModelInputs, sae: SAEInputs, vocab: list[str], out: Path, n_features: int,
+              n_examples: int) -> tuple[dict, FeatureStats]:
+    """Write saes/<name>/…; return the SAE's headline row and its statistics."""
     train, evals = _json(sae.train_metrics), _json(sae.eval_metrics)
-    return (f'<section id="sae-{escape(sae.name)}"><h3>SAE {escape(sae.name)}</h3>'
-            f"<h4>Held-out tokens</h4>{_table(evals)}"
-            f"<details><summary>Training</summary>{_table(train)}</details>"
-            f"{_features_html(m, sae, vocab, n_features, n_examples)}</section>")
+    cfg, W_dec = _sae_meta(sae.weights)
+    layer = int(cfg["metadata"]["hook_name"].split(".")[1])
+    stats = FeatureStats.load(sae.features)
+    domain = get_domain(m.domain)
+    effects = output_effects(m.checkpoint, layer, W_dec)
+    live = stats.live()
+    with_page = set(live[:n_features].tolist())
+    label, purity = stats.purity()
+    rows = []
+    for j in live.tolist():
+        link = f'<a href="f/{j}.html">{j}</a>' if j in with_page else str(j)
+        rows.append([num(j, link),
+                     num(float(stats["frequency"][j])), num(float(stats["top_values"][j, 0])),
+                     escape(stats.label_names[int(label[j])]), num(float(purity[j]))])
+    folder = out / "saes" / sae.name
+    knob = cfg["metadata"].get("dictlearn_architecture", "")
+    body = (f"<p>model {escape(m.name)} · {escape(cfg['metadata']['hook_name'])} · "
+            f"architecture {escape(knob)} · d_sae {cfg['d_sae']}</p>"
+            f'<div class="grid2"><div><h3>Held-out tokens</h3>{kv_table(evals)}</div>'
+            f"<div><h3>Training</h3>{kv_table(train)}</div></div>"
+            f"<h3>{len(live)} live features of {cfg['d_sae']}</h3>"
+            f'<p class="muted">Click a column to sort. Pages for the {len(with_page)} most '
+            "frequent.</p>"
+            + table(["feature", "frequency", "max activation", "dominant label", "purity"],
+                    rows, row_class="feature-row"))
+    _write(folder / "index.html", page(f"SAE {sae.name}", body, root="../../"))
+    for j in tqdm(sorted(with_page), desc=f"report {sae.name}", unit="page", leave=False):
+        _write(folder / "f" / f"{j}.html",
+               feature_page(sae.name, j, stats, domain, vocab, effects, n_examples))
+    head = {"sae": sae.name, "model": m.name, "architecture": knob,
+            **{k: evals[k] for k in HEADLINE if k in evals}}
+    return head, stats
+
+
+def _neurons_vs_features(m: ModelInputs, per_sae: list[tuple[str, FeatureStats]]) -> str:
+    """Label purity of the model's MLP neurons beside each SAE's features."""
+    if not per_sae:
+        return ""
+    first = per_sae[0][1]
+    names = first.label_names
+    n_label, n_pur = first.neuron_purity()
+    live_n = first["neuron_frequency"] > 0
+
+    def counts(label, purity, live) -> list[str]:
+        sel = live & (purity >= MONOSEMANTIC)
+        return [str(int((label[sel] == i).sum())) for i in range(len(names))]
+
+    rows = [["MLP neurons", str(int(live_n.sum())), *counts(n_label, n_pur, live_n)]]
+    charts = [purity_chart(n_pur[live_n], f"{m.name}: MLP neurons, label purity", len(names))]
+    for sae_name, stats in per_sae:
+        label, purity = stats.purity()
+        live = stats["frequency"] > 0
+        rows.append([f"SAE {escape(sae_name)}", str(int(live.sum())),
+                     *counts(label, purity, live)])
+        charts.append(purity_chart(purity[live], f"{sae_name}: features, label purity",
+                                   len(names)))
+    header = ["units", "live", *(f"{n} (purity ≥ {MONOSEMANTIC})" for n in names)]
+    return ("<h3>Neurons vs features</h3><p class=\"muted\">Label purity: the dominant "
+            "label's share of a unit's mean activation per label (1/labels = no preference, "
+            "1 = one label only).</p>" + table(header, rows, sortable=False)
+            + '<div class="grid2">' + "".join(charts) + "</div>")
 
 
 def _frontier_html(png: Path | None) -> str:
@@ -117,26 +143,43 @@ def _frontier_html(png: Path | None) -> str:
             "</section>")
 
 
-def build_report(models: list[ModelInputs], n_features: int, n_examples: int,
-                 frontier_png: Path | None = None) -> str:
-    sections = []
-    for m in models:
+def build_report(models: list[ModelInputs], out: Path, n_features: int, n_examples: int,
+                 frontier_png: Path | None = None) -> None:
+    """Write the site into `out` (an existing, empty folder)."""
+    model_rows, sae_rows, sections = [], [], []
+    for m in tqdm(models, desc="report", unit="model"):
         lm = _json(m.lm_metrics)
         samples = m.samples.read_text(encoding="utf-8") if m.samples.is_file() else ""
         tokenizer = load_tokenizer(m.checkpoint)
         vocab = [tokenizer.decode([i]) for i in range(len(tokenizer))]
-        sae_nav = " · ".join(f'<a href="#sae-{escape(s.name)}">{escape(s.name)}</a>'
-                             for s in m.saes)
+        per_sae = []
+        for sae in m.saes:
+            head, stats = _sae_site(m, sae, vocab, out, n_features, n_examples)
+            sae_rows.append(head)
+            per_sae.append((sae.name, stats))
+        model_rows.append([f'<a href="#model-{escape(m.name)}">{escape(m.name)}</a>',
+                           escape(m.domain),
+                           *(num(float(lm[k])) if k in lm else "" for k in
+                             ("val_loss", "accuracy_greedy", "cell_accuracy_greedy"))])
+        scores = induction_scores(load_bridge(m.checkpoint))
         sections.append(
-            f'<section id="{escape(m.name)}"><h2>Model {escape(m.name)} '
+            f'<section id="model-{escape(m.name)}"><h2>Model {escape(m.name)} '
             f"(domain {escape(m.domain)})</h2>"
-            f"<h3>Language model</h3>{_table(lm)}"
+            f"<details><summary>Language model metrics</summary>{kv_table(lm)}</details>"
             f"<details><summary>Samples</summary><pre>{escape(samples)}</pre></details>"
-            f"<p>SAEs: {sae_nav}</p>"
-            + "".join(_sae_html(m, s, vocab, n_features, n_examples) for s in m.saes)
-            + "</section>")
-    nav = " · ".join(f'<a href="#{escape(m.name)}">{escape(m.name)}</a>' for m in models)
-    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<title>dictlearn report</title><style>" + CSS + "</style></head><body>"
-            f"<h1>dictlearn report</h1><p>{nav}</p>" + _frontier_html(frontier_png)
-            + "\n".join(sections) + "</body></html>")
+            "<h3>Induction heads</h3>"
+            + heat_map(scores.tolist(), "layer", "head",
+                       f"{m.name}: induction score per head (attention to the token after the "
+                       "previous occurrence, random tokens repeated; max "
+                       f"{float(scores.max()):.2f})")
+            + _neurons_vs_features(m, per_sae) + "</section>")
+    sae_table = table(
+        ["SAE", "model", "architecture", *HEADLINE],
+        [[f'<a href="saes/{escape(r["sae"])}/index.html">{escape(r["sae"])}</a>',
+          escape(r["model"]), escape(r["architecture"]),
+          *(num(float(r[k])) if k in r else "" for k in HEADLINE)] for r in sae_rows])
+    model_table = table(["model", "domain", "val loss", "quiz accuracy (greedy)",
+                         "cell accuracy (greedy)"], model_rows)
+    body = (f"<h2>Models</h2>{model_table}<h2>SAEs</h2>{sae_table}"
+            + _frontier_html(frontier_png) + "\n".join(sections))
+    _write(out / "index.html", page("dictlearn report", body))

@@ -1,0 +1,122 @@
+"""One SAE's features as the browser shows them: the statistics eval_sae recorded, label purity
+for features and for the MLP neurons beside them, and a page per feature."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+
+from dictlearn.domains.base import Domain, escape
+from dictlearn.report.html import bar_chart, fmt, kv_table, page
+from dictlearn.runtime import InputError
+
+
+def label_purity(mass: torch.Tensor, count: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(dominant label, purity) per unit from its activation mass per label [units, labels]:
+    the mean activation on each label's tokens, the dominant label's share of their sum. Base
+    rates cancel (a unit firing equally on every token scores 1/n_labels whatever the mix);
+    1 means it fires on one label only. Silent units get purity 0."""
+    rate = mass / count.clamp_min(1)
+    total = rate.sum(1)
+    share, label = (rate / total.clamp_min(1e-30).unsqueeze(1)).max(1)
+    return label, torch.where(total > 0, share, torch.zeros_like(share))
+
+
+@dataclass
+class FeatureStats:
+    tensors: dict[str, torch.Tensor]
+    label_names: list[str]
+    context_left: int
+
+    @classmethod
+    def load(cls, path: Path) -> FeatureStats:
+        if not path.is_file():
+            raise InputError(f"{path}: feature statistics not found; run `dvc repro eval_sae`")
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata()
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        return cls(tensors, json.loads(meta["label_names"]), int(meta["context_left"]))
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        return self.tensors[key]
+
+    def purity(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return label_purity(self["label_mass"], self["label_count"])
+
+    def neuron_purity(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return label_purity(self["neuron_label_mass"], self["label_count"])
+
+    def live(self) -> torch.Tensor:
+        freq = self["frequency"]
+        alive = (freq > 0).nonzero().squeeze(1)
+        return alive[freq[alive].argsort(descending=True)]
+
+    def contexts(self, j: int, domain: Domain, vocab: list[str], n: int) -> list[str]:
+        """Feature j's top activating contexts, drawn by the domain's renderer."""
+        ids, where, values = self["input_ids"], self["top_where"], self["top_values"]
+        ctx, seq_len, left = self["top_context_acts"], self["input_ids"].shape[1], self.context_left
+        out = []
+        for e in range(min(n, where.shape[1])):
+            w = int(where[j, e])
+            if w < 0 or float(values[j, e]) <= 0:
+                continue
+            s, p = divmod(w, seq_len)
+            acts = ctx[j, e]
+            keep = [i for i in range(len(acts)) if not torch.isnan(acts[i])]
+            tokens = [vocab[int(ids[s, p - left + i])] for i in keep]
+            out.append(domain.render_html(tokens, [float(acts[i]) for i in keep],
+                                          keep.index(left)))
+        return out
+
+
+def purity_chart(purity: torch.Tensor, title: str, n_labels: int) -> str:
+    """Histogram of label purity from 1/n_labels (no preference) to 1 (one label only)."""
+    lo = 1.0 / n_labels
+    counts = torch.histc(purity.clamp(lo, 1.0), bins=20, min=lo, max=1.0)
+    edges = torch.linspace(lo, 1.0, 21)
+    labels = [f"{float(edges[i]):.2f}" for i in range(20)]
+    labels[-1] = "1.00"
+    return bar_chart(counts.tolist(), labels, title)
+
+
+def feature_page(sae_name: str, j: int, stats: FeatureStats, domain: Domain,
+                 vocab: list[str], effects: tuple[torch.Tensor, ...], n_examples: int) -> str:
+    label, purity = stats.purity()
+    freq = float(stats["frequency"][j])
+    hist = stats["activation_histogram"][j]
+    nz = hist.nonzero().squeeze(1)
+    lo, hi = (int(nz.min()), int(nz.max()) + 1) if len(nz) else (0, len(hist))
+    edges = stats["activation_histogram_log10_edges"]
+    bins = [f"{10 ** float(edges[i]):.3g}" for i in range(lo, hi)]
+    summary = {
+        "frequency (share of tokens)": freq,
+        "log10 frequency": float(torch.log10(torch.tensor(max(freq, 1e-12)))),
+        "max activation": float(stats["top_values"][j, 0]),
+        "mean activation (all tokens)": float(stats["mean_activation"][j]),
+        "dominant label": stats.label_names[int(label[j])],
+        "label purity": float(purity[j]),
+    }
+    up_i, up_v, down_i, down_v = (t[j] for t in effects)
+
+    def tokens(ids: torch.Tensor, vals: torch.Tensor) -> str:
+        return "".join(f'<tr><td class="k">{escape(repr(vocab[int(i)]))}</td>'
+                       f"<td>{escape(fmt(float(v)))}</td></tr>" for i, v in zip(ids, vals))
+
+    mass = stats["label_mass"][j] / stats["label_count"].clamp_min(1)
+    body = (
+        f'<div class="grid2"><div>{kv_table(summary)}</div>'
+        + bar_chart(hist[lo:hi].tolist(), bins, "activation histogram (log-spaced bins)")
+        + bar_chart(mass.tolist(), stats.label_names,
+                    "mean activation per label (" + ", ".join(stats.label_names[:6]) + ")",
+                    color="#3cb44b")
+        + "</div><div class=\"grid2\">"
+        f"<div><h3>Promoted tokens</h3><table>{tokens(up_i, up_v)}</table></div>"
+        f"<div><h3>Suppressed tokens</h3><table>{tokens(down_i, down_v)}</table></div></div>"
+        "<p class=\"muted\">Direct logit effect W_dec · W_out · γ_final · W_U.</p>"
+        "<h3>Top activating contexts</h3>"
+        + "\n".join(stats.contexts(j, domain, vocab, n_examples)))
+    return page(f"{sae_name} · feature {j}", body, root="../../")

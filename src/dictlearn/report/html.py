@@ -1,0 +1,125 @@
+"""HTML building blocks of the feature browser: the page shell, tables (sortable in place,
+no network, no fetch: everything a page shows is in the page), and small inline SVG charts.
+Every piece of text goes through `escape`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dictlearn.domains.base import escape
+
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 72em; color: #222;
+       padding: 0 1em; }
+nav { font-size: 0.9em; margin-bottom: 1em; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
+td, th { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: right; }
+th { background: #f4f4f4; } td.k, th.k { text-align: left; font-family: monospace; }
+table.sortable th { cursor: pointer; user-select: none; }
+table.sortable th.asc::after { content: " ▲"; } table.sortable th.desc::after { content: " ▼"; }
+.ctx { display: block; white-space: normal; font-size: 0.85em; margin: 0.15em 0;
+       line-height: 1.6; }
+.ctx .focus { outline: 2px solid #c00; }
+.grid2 { display: flex; flex-wrap: wrap; gap: 1.5em; align-items: flex-start; }
+.muted { color: #777; font-size: 0.9em; }
+pre { background: #f7f7f7; padding: 0.6em; overflow-x: auto; font-size: 0.85em; }
+svg text { font-size: 10px; fill: #444; }
+"""
+
+# sort a table by the clicked column: numbers by value (data-v when present), text otherwise
+SORT_JS = """
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  table.querySelectorAll("th").forEach(function (th, col) {
+    th.addEventListener("click", function () {
+      var body = table.tBodies[0], rows = Array.prototype.slice.call(body.rows);
+      var desc = !th.classList.contains("desc");
+      table.querySelectorAll("th").forEach(function (h) { h.classList.remove("asc", "desc"); });
+      th.classList.add(desc ? "desc" : "asc");
+      function key(row) {
+        var cell = row.cells[col], tagged = cell.querySelector("[data-v]");
+        var v = tagged ? tagged.getAttribute("data-v") : null;
+        var n = parseFloat(v === null ? cell.textContent : v);
+        return isNaN(n) ? cell.textContent : n;
+      }
+      rows.sort(function (a, b) {
+        var x = key(a), y = key(b), c = x < y ? -1 : x > y ? 1 : 0;
+        return desc ? -c : c;
+      });
+      rows.forEach(function (r) { body.appendChild(r); });
+    });
+  });
+});
+"""
+
+
+def page(title: str, body: str, root: str = "") -> str:
+    """A whole page; `root` is the relative path back to the report's index ('', '../')."""
+    nav = f'<nav><a href="{root}index.html">index</a></nav>' if root else ""
+    return ('<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            f"<title>{escape(title)}</title><style>{CSS}</style></head><body>{nav}"
+            f"<h1>{escape(title)}</h1>{body}<script>{SORT_JS}</script></body></html>")
+
+
+def fmt(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def kv_table(rows: dict[str, object]) -> str:
+    cells = "".join(f'<tr><td class="k">{escape(k)}</td><td>{escape(fmt(v))}</td></tr>'
+                    for k, v in rows.items())
+    return f"<table>{cells}</table>"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], sortable: bool = True,
+          row_class: str = "") -> str:
+    """`rows` hold cell HTML already escaped (links, numbers); header text is escaped here."""
+    cls = ' class="sortable"' if sortable else ""
+    rc = f' class="{row_class}"' if row_class else ""
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join(f"<tr{rc}>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def num(v: float, html: str | None = None) -> str:
+    """A numeric cell's content (escaped value, or the given HTML) with its exact value for
+    sorting."""
+    return f'<span data-v="{v:.6g}">{html if html is not None else escape(fmt(v))}</span>'
+
+
+def bar_chart(values: Sequence[float], labels: Sequence[str], title: str, width: int = 360,
+              height: int = 120, color: str = "#4363d8") -> str:
+    """Vertical bars, first and last label under the axis, the title on top."""
+    n, top = len(values), max(max(values, default=0.0), 1e-12)
+    bw = width / max(n, 1)
+    bars = "".join(
+        f'<rect x="{i * bw:.1f}" y="{height - v / top * height:.1f}" width="{max(bw - 1, 1):.1f}"'
+        f' height="{v / top * height:.1f}" fill="{color}"><title>{escape(labels[i])}: '
+        f"{escape(fmt(float(v)))}</title></rect>" for i, v in enumerate(values))
+    ticks = (f'<text x="0" y="{height + 12}">{escape(labels[0])}</text>'
+             f'<text x="{width}" y="{height + 12}" text-anchor="end">{escape(labels[-1])}</text>'
+             if n else "")
+    return (f'<figure><svg width="{width}" height="{height + 16}" role="img">{bars}{ticks}'
+            f"</svg><figcaption class=\"muted\">{escape(title)}</figcaption></figure>")
+
+
+def heat_map(values: Sequence[Sequence[float]], row_label: str, col_label: str,
+             title: str, cell: int = 26) -> str:
+    """A matrix as coloured cells (0 white → 1 dark red), each with its value on hover."""
+    rows = len(values)
+    cols = max((len(r) for r in values), default=0)
+    rects = []
+    for i, r in enumerate(values):
+        for j, v in enumerate(r):
+            a = max(0.0, min(1.0, float(v)))
+            rects.append(f'<rect x="{40 + j * cell}" y="{14 + i * cell}" width="{cell - 1}" '
+                         f'height="{cell - 1}" fill="rgba(200, 30, 30, {a:.2f})" stroke="#ddd">'
+                         f"<title>{escape(row_label)} {i}, {escape(col_label)} {j}: "
+                         f"{float(v):.3f}</title></rect>")
+    labels = "".join(f'<text x="0" y="{14 + i * cell + cell * 0.65:.0f}">{escape(row_label)} '
+                     f"{i}</text>" for i in range(rows))
+    labels += "".join(f'<text x="{40 + j * cell + 3}" y="10">{j}</text>' for j in range(cols))
+    w, h = 40 + cols * cell, 14 + rows * cell
+    return (f'<figure><svg width="{w}" height="{h}" role="img">{labels}{"".join(rects)}</svg>'
+            f'<figcaption class="muted">{escape(title)}</figcaption></figure>')
