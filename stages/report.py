@@ -35,7 +35,8 @@ def main() -> None:
     with atomic_path(args.out) as tmp:
         tmp.mkdir()
         build_report(models, tmp, params.report.n_features, params.report.n_examples,
-                     args.metrics / "frontier" / "frontier.png")
+                     args.metrics / "frontier" / "frontier.png", Path("data/universality"),
+                     args.metrics / "universality" / "metrics.json")
     print(f"report: {args.out / 'index.html'}")
 
 

@@ -189,6 +189,16 @@ class EvalSAE(Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
+class Universality(Strict):
+    # SAEs of models trained alike (one per model, same domain), matched unit for unit by
+    # activation correlation on the same held-out sequences; fewer than two: nothing to match
+    saes: list[str] = Field(default_factory=list)
+    max_sequences: PositiveInt = 64
+    threshold: Fraction = 0.5  # best-match correlation above which a unit counts as universal
+    batch_size: PositiveInt = 16
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
 class Report(Strict):
     n_features: PositiveInt = 20
     n_examples: PositiveInt = 8
@@ -204,6 +214,7 @@ class Params(Strict):
     # one SAE per entry (train_sae@name, eval_sae@name): `sae` with the entry's overrides
     saes: dict[str, SAERun] = Field(min_length=1)
     eval_sae: EvalSAE
+    universality: Universality = Field(default_factory=Universality)
     report: Report
 
     def sae_for(self, name: str) -> SAE:
@@ -211,6 +222,20 @@ class Params(Strict):
         if name not in self.saes:
             raise ParamsError(f"saes.{name}: no such SAE; expected one of {sorted(self.saes)}")
         return SAE.model_validate(self.sae.model_dump() | self.saes[name].model_extra)
+
+    @model_validator(mode="after")
+    def _universality_matches_models_trained_alike(self) -> Params:
+        names = self.universality.saes
+        for name in names:
+            if name not in self.saes:
+                raise ValueError(f"universality.saes: {name!r} is not an entry of `saes`")
+        models = [self.saes[n].model for n in names]
+        if len(set(models)) != len(models):
+            raise ValueError(f"universality.saes: one SAE per model expected, got models {models}")
+        domains = {self.saes[n].domain for n in names}
+        if len(domains) > 1:
+            raise ValueError(f"universality.saes: all on one domain expected, got {sorted(domains)}")
+        return self
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Params:

@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 from safetensors import safe_open
 from tqdm import tqdm
 
@@ -22,7 +23,7 @@ from dictlearn.domains import get_domain
 from dictlearn.domains.base import escape
 from dictlearn.lm.checkpoint import load_bridge, load_tokenizer
 from dictlearn.report.features import FeatureStats, feature_page, purity_chart
-from dictlearn.report.html import heat_map, kv_table, num, page, table
+from dictlearn.report.html import bar_chart, heat_map, kv_table, num, page, table
 from dictlearn.report.probes import induction_scores, output_effects
 from dictlearn.runtime import InputError
 
@@ -134,6 +135,56 @@ def _neurons_vs_features(m: ModelInputs, per_sae: list[tuple[str, FeatureStats]]
             + '<div class="grid2">' + "".join(charts) + "</div>")
 
 
+def _universality_html(folder: Path | None, metrics: Path | None,
+                       stats: dict[str, FeatureStats], models: dict[str, ModelInputs],
+                       vocabs: dict[str, list[str]], n_families: int = 6) -> str:
+    """Share of universal units, the best-match distributions, and the features of the first
+    model best matched in all others, each drawn beside its matches."""
+    if folder is None or not (folder / "matches.safetensors").is_file():
+        return ""
+    with safe_open(str(folder / "matches.safetensors"), framework="pt") as f:
+        names = json.loads(f.metadata()["saes"])
+        t = {k: f.get_tensor(k) for k in f.keys()}
+    if len(names) < 2:
+        return ""
+    summary = _json(metrics) if metrics is not None else {}
+    rows = [[escape(kind), num(float(summary[kind]["universal_share"])),
+             num(float(summary[kind]["mean_best_correlation"]))]
+            for kind in ("features", "neurons") if kind in summary]
+    charts = []
+    for kind in ("features", "neurons"):
+        best = torch.cat([t[f"{kind}_best_{m}"][[o for o in range(len(names)) if o != m]]
+                          .flatten() for m in range(len(names))])
+        counts = torch.histc(best.clamp(-1, 1), bins=20, min=-1.0, max=1.0)
+        charts.append(bar_chart(counts.tolist(), [f"{-1 + i / 10:.1f}" for i in range(20)],
+                                f"{kind}: best-match correlation, all model pairs"))
+    # families: model 0's live features whose worst best match over the others is highest
+    first = stats[names[0]]
+    best, where = t["features_best_0"], t["features_where_0"]
+    worst = best[1:].min(0).values
+    worst[first["frequency"] == 0] = -2
+    families = []
+    for j in worst.argsort(descending=True)[:n_families].tolist():
+        cells = []
+        for m, name in enumerate(names):
+            k = j if m == 0 else int(where[m, j])
+            model = models[name]
+            ctx = stats[name].contexts(k, get_domain(model.domain), vocabs[name], 1)
+            corr = "" if m == 0 else f" · r = {float(best[m, j]):.2f}"
+            cells.append(f'<div><b>{escape(name)}</b> feature {k}{corr}'
+                         f'{"".join(ctx)}</div>')
+        families.append(f'<h4>family of {escape(names[0])} feature {j} (worst match '
+                        f'{float(worst[j]):.2f})</h4><div class="grid2">{"".join(cells)}</div>')
+    return ('<section id="universality"><h2>Universality across models</h2>'
+            f"<p class=\"muted\">{len(names)} models ({escape(', '.join(names))}); a unit is "
+            f"universal when its best match exceeds {summary.get('threshold', '')} in every "
+            "other model.</p>"
+            + table(["units", "universal share", "mean best-match correlation"], rows,
+                    sortable=False)
+            + '<div class="grid2">' + "".join(charts) + "</div>" + "".join(families)
+            + "</section>")
+
+
 def _frontier_html(png: Path | None) -> str:
     if png is None or not png.is_file():
         return ""
@@ -144,9 +195,11 @@ def _frontier_html(png: Path | None) -> str:
 
 
 def build_report(models: list[ModelInputs], out: Path, n_features: int, n_examples: int,
-                 frontier_png: Path | None = None) -> None:
+                 frontier_png: Path | None = None, universality: Path | None = None,
+                 universality_metrics: Path | None = None) -> None:
     """Write the site into `out` (an existing, empty folder)."""
     model_rows, sae_rows, sections = [], [], []
+    all_stats, vocabs, owner = {}, {}, {}
     for m in tqdm(models, desc="report", unit="model"):
         lm = _json(m.lm_metrics)
         samples = m.samples.read_text(encoding="utf-8") if m.samples.is_file() else ""
@@ -157,6 +210,7 @@ def build_report(models: list[ModelInputs], out: Path, n_features: int, n_exampl
             head, stats = _sae_site(m, sae, vocab, out, n_features, n_examples)
             sae_rows.append(head)
             per_sae.append((sae.name, stats))
+            all_stats[sae.name], vocabs[sae.name], owner[sae.name] = stats, vocab, m
         model_rows.append([f'<a href="#model-{escape(m.name)}">{escape(m.name)}</a>',
                            escape(m.domain),
                            *(num(float(lm[k])) if k in lm else "" for k in
@@ -181,5 +235,7 @@ def build_report(models: list[ModelInputs], out: Path, n_features: int, n_exampl
     model_table = table(["model", "domain", "val loss", "quiz accuracy (greedy)",
                          "cell accuracy (greedy)"], model_rows)
     body = (f"<h2>Models</h2>{model_table}<h2>SAEs</h2>{sae_table}"
-            + _frontier_html(frontier_png) + "\n".join(sections))
+            + _frontier_html(frontier_png)
+            + _universality_html(universality, universality_metrics, all_stats, owner, vocabs)
+            + "\n".join(sections))
     _write(out / "index.html", page("dictlearn report", body))
