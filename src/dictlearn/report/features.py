@@ -45,7 +45,9 @@ class FeatureStats:
         return self.tensors[key]
 
     def purity(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return label_purity(self["label_mass"], self["label_count"])
+        if "_purity" not in self.__dict__:
+            self.__dict__["_purity"] = label_purity(self["label_mass"], self["label_count"])
+        return self.__dict__["_purity"]
 
     def neuron_purity(self) -> tuple[torch.Tensor, torch.Tensor]:
         return label_purity(self["neuron_label_mass"], self["label_count"])
@@ -65,11 +67,11 @@ class FeatureStats:
             if w < 0 or float(values[j, e]) <= 0:
                 continue
             s, p = divmod(w, seq_len)
-            acts = ctx[j, e]
-            keep = [i for i in range(len(acts)) if not torch.isnan(acts[i])]
-            tokens = [vocab[int(ids[s, p - left + i])] for i in keep]
-            out.append(domain.render_html(tokens, [float(acts[i]) for i in keep],
-                                          keep.index(left)))
+            acts = ctx[j, e].tolist()
+            keep = [i for i, a in enumerate(acts) if a == a]  # NaN: outside the sequence
+            row = ids[s].tolist()
+            tokens = [vocab[row[p - left + i]] for i in keep]
+            out.append(domain.render_html(tokens, [acts[i] for i in keep], keep.index(left)))
         return out
 
 
