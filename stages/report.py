@@ -36,7 +36,8 @@ def main() -> None:
         tmp.mkdir()
         build_report(models, tmp, params.report.n_features, params.report.n_examples,
                      args.metrics / "frontier" / "frontier.png", Path("data/universality"),
-                     args.metrics / "universality" / "metrics.json")
+                     args.metrics / "universality" / "metrics.json", Path("data/culture_loop"),
+                     args.metrics / "culture_loop" / "metrics.json")
     print(f"report: {args.out / 'index.html'}")
 
 

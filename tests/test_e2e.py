@@ -52,12 +52,15 @@ def repo(tmp_path_factory):
 
 
 def test_repro_from_nothing_then_sweep_only_reruns_sae(repo):
+    import yaml
+
     log = sh("dvc repro", repo)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
     saes = {f"{stage}@{name}" for stage in ("train_sae", "eval_sae")
-            for name in ("text", "text-topk-16", "culture-0")} | {"frontier"}
-    assert ran(log) == {"fetch_corpus", "report"} | saes | {
+            for name in params["saes"]} | {"frontier", "universality"}
+    assert ran(log) == {"fetch_corpus", "culture_loop", "report"} | saes | {
         f"{stage}@{name}" for stage, name in (("prepare", "text"), ("prepare", "culture"))
-        + tuple((s, m) for s in ("train_lm", "cache_acts") for m in ("text", "culture-0"))}
+        + tuple((s, m) for s in ("train_lm", "cache_acts") for m in params["models"])}
     assert "up to date" in sh("dvc status", repo)
 
     # formats a user can open with the ecosystem's own tools
@@ -75,15 +78,24 @@ def test_repro_from_nothing_then_sweep_only_reruns_sae(repo):
     topk = json.loads((repo / "metrics/saes/text-topk-16/eval/metrics.json").read_text())
     assert topk["l0"] <= 16 + 1e-6
     frontier = (repo / "metrics/frontier/explained_variance.tsv").read_text().splitlines()
-    assert frontier[0].startswith("model\tarchitecture\tsae") and len(frontier) == 4
+    assert frontier[0].startswith("model\tarchitecture\tsae")
+    assert len(frontier) == 1 + len(params["saes"])
+    universality = json.loads((repo / "metrics/universality/metrics.json").read_text())
+    assert universality["models"] == 2
+    assert 0 <= universality["features"]["universal_share"] <= 1
+    assert json.loads((repo / "metrics/culture_loop/metrics.json").read_text()) == {
+        "enabled": False}  # off on the ci profile
     culture = json.loads((repo / "metrics/culture-0/train_lm/metrics.json").read_text())
     for key in ("accuracy_greedy", "accuracy_t1", "accuracy_translate_greedy",
                 "accuracy_order3_t1", "val_loss"):
         assert 0 <= culture[key] <= (1 if "accuracy" in key else 10), key
-    html = (repo / "data/report/index.html").read_text()
-    assert "most frequent live features" in html and "<script" not in html
-    assert 'id="sae-text-topk-16"' in html and "data:image/png;base64," in html
-    assert 'class="grid-ctx"' in html  # culture contexts drawn as grids
+    site = repo / "data/report"
+    html = (site / "index.html").read_text()
+    assert 'href="saes/text-topk-16/index.html"' in html and "data:image/png;base64," in html
+    assert "Universality across models" in html
+    assert 'class="feature-row"' in (site / "saes/text/index.html").read_text()
+    culture_page = next((site / "saes/culture-0/f").glob("*.html")).read_text()
+    assert 'class="grid-ctx"' in culture_page  # culture contexts drawn as grids
     samples = (repo / "metrics/text/train_lm/samples.md").read_text()
     assert "'def '" in samples
 

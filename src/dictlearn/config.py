@@ -199,6 +199,16 @@ class Universality(Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
+class CultureLoop(Strict):
+    # culture models that write quizzes for each other (empty: the stage does nothing)
+    models: list[str] = Field(default_factory=list)
+    n_quizzes: PositiveInt = 128  # per generating model
+    temperature: PositiveFloat = 1.0
+    batch_size: PositiveInt = 32
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
 class Report(Strict):
     n_features: PositiveInt = 20
     n_examples: PositiveInt = 8
@@ -215,6 +225,7 @@ class Params(Strict):
     saes: dict[str, SAERun] = Field(min_length=1)
     eval_sae: EvalSAE
     universality: Universality = Field(default_factory=Universality)
+    culture_loop: CultureLoop = Field(default_factory=CultureLoop)
     report: Report
 
     def sae_for(self, name: str) -> SAE:
@@ -222,6 +233,16 @@ class Params(Strict):
         if name not in self.saes:
             raise ParamsError(f"saes.{name}: no such SAE; expected one of {sorted(self.saes)}")
         return SAE.model_validate(self.sae.model_dump() | self.saes[name].model_extra)
+
+    @model_validator(mode="after")
+    def _culture_loop_on_culture_models(self) -> Params:
+        for m in self.culture_loop.models:
+            if m not in self.models or self.models[m].domain != "culture":
+                raise ValueError(f"culture_loop.models: {m!r} is not a culture model of `models`")
+        if len(self.culture_loop.models) == 1:
+            raise ValueError("culture_loop.models: one model has nobody to quiz; list two or "
+                             "more (or none to turn the stage off)")
+        return self
 
     @model_validator(mode="after")
     def _universality_matches_models_trained_alike(self) -> Params:

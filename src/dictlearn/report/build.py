@@ -185,6 +185,24 @@ def _universality_html(folder: Path | None, metrics: Path | None,
             + "</section>")
 
 
+def _culture_loop_html(folder: Path | None, metrics: Path | None, out: Path) -> str:
+    """The culture loop's counts per generating model, and its sample page copied in."""
+    if folder is None or metrics is None or not metrics.is_file():
+        return ""
+    result = _json(metrics)
+    if not result.get("enabled"):
+        return ""
+    (out / "culture_loop.html").write_text((folder / "index.html").read_text(encoding="utf-8"),
+                                           encoding="utf-8")
+    rows = {m: r for m, r in result.items() if isinstance(r, dict)}
+    header = ["generating model", *next(iter(rows.values())).keys()] if rows else []
+    return ('<section id="culture-loop"><h2>Culture loop</h2><p>Each model writes quizzes; '
+            "a quiz is kept when exactly one model fails it. "
+            '<a href="culture_loop.html">sample quizzes</a></p>'
+            + table(header, [[escape(m), *(escape(str(v)) for v in r.values())]
+                             for m, r in rows.items()], sortable=False) + "</section>")
+
+
 def _frontier_html(png: Path | None) -> str:
     if png is None or not png.is_file():
         return ""
@@ -196,7 +214,8 @@ def _frontier_html(png: Path | None) -> str:
 
 def build_report(models: list[ModelInputs], out: Path, n_features: int, n_examples: int,
                  frontier_png: Path | None = None, universality: Path | None = None,
-                 universality_metrics: Path | None = None) -> None:
+                 universality_metrics: Path | None = None, culture_loop: Path | None = None,
+                 culture_loop_metrics: Path | None = None) -> None:
     """Write the site into `out` (an existing, empty folder)."""
     model_rows, sae_rows, sections = [], [], []
     all_stats, vocabs, owner = {}, {}, {}
@@ -237,5 +256,6 @@ def build_report(models: list[ModelInputs], out: Path, n_features: int, n_exampl
     body = (f"<h2>Models</h2>{model_table}<h2>SAEs</h2>{sae_table}"
             + _frontier_html(frontier_png)
             + _universality_html(universality, universality_metrics, all_stats, owner, vocabs)
+            + _culture_loop_html(culture_loop, culture_loop_metrics, out)
             + "\n".join(sections))
     _write(out / "index.html", page("dictlearn report", body))

@@ -1,0 +1,65 @@
+"""Stage culture_loop: Fleuret's culture loop on the culture models (params `culture_loop`;
+an empty `models` list turns it off): each model writes new quizzes, all models try them, and
+a quiz is kept when exactly one model fails it."""
+
+import argparse
+import json
+from pathlib import Path
+
+from safetensors.torch import save_file
+
+from dictlearn.config import load_params
+from dictlearn.domains.base import escape
+from dictlearn.domains.culture.domain import CultureDomain
+from dictlearn.domains.culture.loop import culture_loop
+from dictlearn.domains.culture.tasks import MARKER_POSITIONS
+from dictlearn.lm.checkpoint import load_model
+from dictlearn.outputs import atomic_path, write_json
+from dictlearn.runtime import pick_device, seed_everything, stage_main
+
+
+def sample_html(metrics: dict, kept: dict, sample: dict) -> str:
+    domain, parts = CultureDomain(), []
+    for name, quizzes in kept.items():
+        shown, what = (quizzes, "kept") if len(quizzes) else (sample[name], "generated, none kept")
+        parts.append(f"<h2>{escape(name)}: {metrics[name]['kept']} kept of "
+                     f"{metrics[name]['generated']} ({escape(what)})</h2>")
+        for q in shown[:4].tolist():
+            tokens = [str(t) for t in q]
+            grids = "".join(domain.render_html(tokens, [0.0] * len(tokens), pos + 1)
+                            for pos in MARKER_POSITIONS)
+            parts.append(f"<div>{grids}</div>")
+    return ('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>culture loop'
+            '</title></head><body style="font-family:system-ui,sans-serif"><h1>Culture loop'
+            "</h1>" + "".join(parts) + "</body></html>")
+
+
+@stage_main
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--models", type=Path, default=Path("data/models"))
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--metrics", type=Path, required=True)
+    args = ap.parse_args()
+    params = load_params()
+    cfg = params.culture_loop
+    device = pick_device(cfg.device)
+    seed_everything(cfg.seed)
+    models = {m: load_model(args.models / m, device) for m in cfg.models}
+    metrics, kept, sample = {}, {}, {}
+    if models:
+        metrics, kept, sample = culture_loop(models, list(params.prepare.culture.tasks),
+                                             cfg.n_quizzes, cfg.temperature, cfg.batch_size,
+                                             cfg.seed, device)
+    with atomic_path(args.out) as tmp_out, atomic_path(args.metrics) as tmp_metrics:
+        tmp_out.mkdir()
+        tmp_metrics.mkdir()
+        save_file({f"kept_{m}": q.contiguous() for m, q in kept.items()},
+                  str(tmp_out / "kept.safetensors"), metadata={"models": json.dumps(cfg.models)})
+        (tmp_out / "index.html").write_text(sample_html(metrics, kept, sample), encoding="utf-8")
+        write_json(tmp_metrics / "metrics.json", {"enabled": bool(models), **metrics})
+    print(json.dumps(metrics, indent=1))
+
+
+if __name__ == "__main__":
+    main()
