@@ -59,7 +59,7 @@ def test_repro_from_nothing_then_sweep_only_reruns_sae(repo):
     saes = {f"{stage}@{name}" for stage in ("train_sae", "eval_sae")
             for name in params["saes"]} | {"frontier", "universality"}
     assert ran(log) == {"fetch_corpus", "culture_loop", "report"} | saes | {
-        f"{stage}@{name}" for stage, name in (("prepare", "text"), ("prepare", "culture"))
+        f"{stage}@{name}" for stage, name in tuple(("prepare", d) for d in params["prepare"])
         + tuple((s, m) for s in ("train_lm", "cache_acts") for m in params["models"])}
     assert "up to date" in sh("dvc status", repo)
 
@@ -96,6 +96,11 @@ def test_repro_from_nothing_then_sweep_only_reruns_sae(repo):
     assert 'class="feature-row"' in (site / "saes/text/index.html").read_text()
     culture_page = next((site / "saes/culture-0/f").glob("*.html")).read_text()
     assert 'class="grid-ctx"' in culture_page  # culture contexts drawn as grids
+    strokes_page = next((site / "saes/strokes/f").glob("*.html")).read_text()
+    assert 'class="strokes-ctx"' in strokes_page and "<svg" in strokes_page  # handwriting
+    assert 'class="stroke-sample"' in html  # the strokes model's samples, drawn
+    strokes = json.loads((repo / "metrics/strokes/train_lm/metrics.json").read_text())
+    assert 0 <= strokes["stroke_accuracy"] <= 1 and 0 <= strokes["stroke_accuracy_heldout"] <= 1
     samples = (repo / "metrics/text/train_lm/samples.md").read_text()
     assert "'def '" in samples
 

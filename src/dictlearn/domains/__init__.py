@@ -10,7 +10,8 @@ import importlib
 
 from dictlearn.domains.base import Domain
 
-DOMAINS: dict[str, str] = {"text": "TextDomain", "culture": "CultureDomain"}
+DOMAINS: dict[str, str] = {"text": "TextDomain", "culture": "CultureDomain",
+                           "strokes": "StrokesDomain"}
 
 
 def get_domain(name: str) -> Domain:

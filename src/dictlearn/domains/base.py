@@ -31,6 +31,11 @@ class Domain(ABC):
         """Domain-specific metrics of a trained LM (on the prepared folder's data), and a
         human-readable samples text."""
 
+    def samples_html(self, samples: str) -> str:
+        """The LM's samples (train_lm's samples.md) as HTML for the report; plain text unless
+        the domain can draw them."""
+        return f"<pre>{escape(samples)}</pre>"
+
     @abstractmethod
     def render_html(self, tokens: list[str], acts: list[float], focus: int) -> str:
         """One context as HTML: `tokens` (already decoded strings) shaded by `acts`, the

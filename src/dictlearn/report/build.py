@@ -239,7 +239,8 @@ def build_report(models: list[ModelInputs], out: Path, n_features: int, n_exampl
             f'<section id="model-{escape(m.name)}"><h2>Model {escape(m.name)} '
             f"(domain {escape(m.domain)})</h2>"
             f"<details><summary>Language model metrics</summary>{kv_table(lm)}</details>"
-            f"<details><summary>Samples</summary><pre>{escape(samples)}</pre></details>"
+            f"<details><summary>Samples</summary>{get_domain(m.domain).samples_html(samples)}"
+            "</details>"
             "<h3>Induction heads</h3>"
             + heat_map(scores.tolist(), "layer", "head",
                        f"{m.name}: induction score per head (attention to the token after the "

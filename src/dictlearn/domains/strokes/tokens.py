@@ -1,6 +1,7 @@
-"""Pen moves as tokens, as in cursive-transformer: each move is an angle token `a<k>` (k of
-`angle_bins` directions) then a pen-and-length token, `d<j>` (pen down, draw) or `u<j>`
-(pen up, travel), of length (j + 1) · unit.
+"""Pen moves as tokens, as in cursive-transformer: each move is an angle token `a<degrees>`
+(one of `angle_bins` directions, 0 = right, 90 = down) then a pen-and-length token, `d<n>`
+(pen down, draw) or `u<n>` (pen up, travel), of length n · unit, n = 1..length_bins. The
+names carry the geometry, so a renderer can draw any window of tokens without the params.
 
 Encoding quantises the offset from where the *decoded* pen is to the next point, so each
 rounding error is carried into the next move (error feedback) and drawings never drift;
@@ -17,8 +18,8 @@ import numpy as np
 
 from dictlearn.domains.strokes.fonts import Drawing
 
-MOVE = re.compile(r"^([du])(\d+)$")
-ANGLE = re.compile(r"^a(\d+)$")
+MOVE = re.compile(r"^([du])([1-9]\d*)$")
+ANGLE = re.compile(r"^a(\d+(?:\.\d+)?)$")
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,11 @@ class StrokeCodec:
 
     @property
     def vocab(self) -> list[str]:
-        return ([f"a{k}" for k in range(self.angle_bins)]
-                + [f"{p}{j}" for p in "du" for j in range(self.length_bins)])
+        return ([self.angle_token(k) for k in range(self.angle_bins)]
+                + [f"{p}{j + 1}" for p in "du" for j in range(self.length_bins)])
+
+    def angle_token(self, k: int) -> str:
+        return f"a{round(360 * k / self.angle_bins, 3):g}"
 
     @property
     def max_step(self) -> float:
@@ -86,28 +90,14 @@ class StrokeCodec:
                         k, j = self._step(offset)[0], self.length_bins - 1
                         vec, last = self._vector(k, j), False
                     pos = pos + vec
-                    tokens += [f"a{k}", f"{pen}{j}"]
+                    tokens += [self.angle_token(k), f"{pen}{j + 1}"]
                     chars += [int(c), int(c)]
                     if last:
                         break
         return tokens, chars
 
     def moves(self, tokens: list[str]) -> list[Move]:
-        """The pen moves of a token list; anything that is not a well-formed (angle, move)
-        pair — characters, separators, a model's stray tokens — is skipped."""
-        out, pos, angle = [], (0.0, 0.0), None
-        for t, tok in enumerate(tokens):
-            if (m := ANGLE.match(tok)) and int(m[1]) < self.angle_bins:
-                angle = int(m[1])
-                continue
-            m = MOVE.match(tok)
-            if m and angle is not None and int(m[2]) < self.length_bins:
-                dx, dy = self._vector(angle, int(m[2]))
-                end = (pos[0] + dx, pos[1] + dy)
-                out.append(Move(pos, end, m[1] == "d", t))
-                pos = end
-            angle = None
-        return out
+        return parse_moves(tokens, self.unit)
 
     def decode(self, tokens: list[str]) -> list[np.ndarray]:
         """Polylines (pen-down runs) of a token list."""
@@ -122,3 +112,22 @@ class StrokeCodec:
                 drawing = True
             lines[-1].append(mv.end)
         return [np.asarray(line) for line in lines]
+
+
+def parse_moves(tokens: list[str], unit: float = 1.0) -> list[Move]:
+    """The pen moves of a token list, from the token names alone; anything that is not a
+    well-formed (angle, move) pair (characters, separators, a model's stray tokens) is
+    skipped. The pen starts at the origin."""
+    out, pos, angle = [], (0.0, 0.0), None
+    for t, tok in enumerate(tokens):
+        if m := ANGLE.match(tok):
+            angle = math.radians(float(m[1]))
+            continue
+        m = MOVE.match(tok)
+        if m and angle is not None:
+            length = int(m[2]) * unit
+            end = (pos[0] + length * math.cos(angle), pos[1] + length * math.sin(angle))
+            out.append(Move(pos, end, m[1] == "d", t))
+            pos = end
+        angle = None
+    return out
