@@ -108,3 +108,17 @@ def test_profile_command_switches_params(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "dictlearn.profile", "huge"], cwd=tmp_path,
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "profiles/huge.yaml" in proc.stderr
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("fonts", ["scripts", "comic"], r"prepare\.strokes\.fonts\.1: Input should be"),
+    ("angle_bins", 0, r"prepare\.strokes\.angle_bins: Input should be greater than 0"),
+    ("length_bins", 0, r"prepare\.strokes\.length_bins: Input should be greater than 0"),
+    ("words", ["two words"], r"prepare\.strokes\.words\.0: String should match"),
+    ("scale", [1.2, 0.8], r"prepare\.strokes: scale: expected \(low, high\)"),
+])
+def test_bad_strokes_params_are_named(key, value, message):
+    r = raw()
+    r["prepare"]["strokes"][key] = value
+    with pytest.raises(ParamsError, match=message):
+        parse_params(r)

@@ -42,9 +42,9 @@ def pen_points(moves) -> np.ndarray:
 
 
 def chamfer(a: np.ndarray, b: np.ndarray) -> float:
-    """Symmetric mean nearest-point distance between two point sets (font units)."""
-    if len(a) == 0 or len(b) == 0:
-        return float("nan")
+    """Symmetric mean nearest-point distance between two point sets (font units); an empty
+    drawing counts as a dot where the pen starts."""
+    a, b = (p if len(p) else np.zeros((1, 2)) for p in (a, b))
     d = np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1))
     return float((d.min(1).mean() + d.min(0).mean()) / 2)
 
@@ -90,5 +90,5 @@ def sample_words(model, tokenizer, prepared: Path, cfg, device) -> tuple[dict[st
             label = "greedy" if temp is None else f"temperature {temp}"
             lines += [f"## {word!r} ({label}, distance {dist:.2f})", "", "```",
                       " ".join([EOS, *word, SEP, *tokens]), "```", ""]
-    metrics = {f"sample_distance_{k}": float(np.nanmean(v)) for k, v in dists.items() if v}
+    metrics = {f"sample_distance_{k}": float(np.mean(v)) for k, v in dists.items() if v}
     return metrics, "\n".join(lines)
