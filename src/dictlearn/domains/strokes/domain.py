@@ -30,7 +30,7 @@ EOS, SEP, PAD_LABEL = "<|endoftext|>", "<sep>", "<pad>"
 CODEC_FILE = "strokes.json"  # the codec and fonts, for evaluate_lm's legibility measure
 MAX_LEN = 256  # longest sequence prepare.strokes.max_len allows
 FOCUS = ' class="focus"'
-SAMPLE = re.compile(r"^## (.+)\n\n```\n(.*?)\n```", re.M | re.S)
+SAMPLE = re.compile(r"^## ([^\n]+)\n\n```\n([^`]*?)\n```", re.M)
 
 
 def strokes_tokenizer(vocab: list[str]) -> Tokenizer:
