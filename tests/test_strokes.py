@@ -77,20 +77,25 @@ def test_labels_name_the_character_being_drawn(prepared):
 
     tok = load_tokenizer(prepared)
     split = load_split(prepared, "train")
-    words = load_from_disk(str(prepared / "dataset"))["train"]["word"]
+    rows = load_from_disk(str(prepared / "dataset"))["train"]["words"]
     names = split.label_names
-    for ids, labels, word in zip(split.ids.tolist(), split.labels.tolist(), words):
+    assert sum(len(r) for r in rows) == 18 and len(rows) < 18  # words are packed
+    for ids, labels, words in zip(split.ids.tolist(), split.labels.tolist(), rows):
         tokens = tok.convert_ids_to_tokens(ids)
-        sep = tokens.index(SEP)
-        assert tokens[0] == EOS and "".join(tokens[1:sep]) == word
-        assert [names[i] for i in labels[1:sep]] == list(word)  # characters label themselves
-        assert names[labels[sep]] == "<sep>"
-        drawn = [names[lab] for t, lab in zip(tokens, labels) if is_stroke(t)]
-        # strokes go through the word's characters in order, each of them at least once
-        runs = [c for i, c in enumerate(drawn) if i == 0 or drawn[i - 1] != c]
-        assert runs == list(word)
-        pad = [names[lab] for t, lab in zip(tokens[sep + 1:], labels[sep + 1:]) if t == EOS]
-        assert set(pad) == {"<pad>"}
+        starts = [i for i, t in enumerate(tokens) if t == EOS]
+        assert starts[0] == 0
+        for word, (a, b) in zip(words, zip(starts, starts[1:])):  # one word per EOS … EOS
+            sep = tokens.index(SEP, a)
+            assert "".join(tokens[a + 1:sep]) == word
+            assert [names[i] for i in labels[a + 1:sep]] == list(word)  # characters: themselves
+            assert names[labels[sep]] == "<sep>" and names[labels[a]] == "<pad>"
+            drawn = [names[lab] for t, lab in zip(tokens[sep + 1:b], labels[sep + 1:b])]
+            assert all(is_stroke(t) for t in tokens[sep + 1:b])
+            # strokes go through the word's characters in order, each of them at least once
+            runs = [c for i, c in enumerate(drawn) if i == 0 or drawn[i - 1] != c]
+            assert runs == list(word)
+        assert len(starts) >= len(words) + 1  # closed by an end of text, then padding
+        assert {names[lab] for lab in labels[starts[len(words)]:]} == {"<pad>"}
 
 
 def test_tokenizer_round_trip(prepared):
@@ -107,8 +112,8 @@ def test_heldout_words_are_not_trained_on(prepared):
     from datasets import load_from_disk
 
     ds = load_from_disk(str(prepared / "dataset"))
-    assert "dab" not in set(ds["train"]["word"]) | set(ds["validation"]["word"])
-    assert set(ds["heldout"]["word"]) == {"dab"}
+    seen = {w for split in ("train", "validation") for row in ds[split]["words"] for w in row}
+    assert "dab" not in seen and {w for r in ds["heldout"]["words"] for w in r} == {"dab"}
 
 
 def test_prepare_is_deterministic(prepared, tmp_path):

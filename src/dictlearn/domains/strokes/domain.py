@@ -1,6 +1,8 @@
-"""Strokes domain: words written in Hershey script fonts and tokenized as pen moves. A sequence
-is `<|endoftext|> w o r d <sep>` then the word's stroke tokens, then `<|endoftext|>` padding;
-each token's label is the character being drawn (`<sep>` and `<pad>` for the rest)."""
+"""Strokes domain: words written in Hershey script fonts and tokenized as pen moves. A word is
+`<|endoftext|> w o r d <sep>` then its stroke tokens; words are packed into sequences of
+max_len tokens (closed by `<|endoftext|>`, then padded with it), so every sequence is a plain
+causal-LM sequence with little padding. Each token's label is the character being drawn
+(`<sep>` and `<pad>` for the rest)."""
 
 from __future__ import annotations
 
@@ -45,7 +47,8 @@ def is_stroke(token: str) -> bool:
 
 
 class SampleWriter:
-    """One word in one font, augmented, as (input_ids, labels) of length max_len."""
+    """One word in one font, augmented, as (input_ids, labels); None if it cannot fit a
+    sequence."""
 
     def __init__(self, cfg: StrokesPrepare, vocab: list[str], label_names: list[str]):
         self.cfg, self.ids, self.labels = cfg, {t: i for i, t in enumerate(vocab)}, label_names
@@ -58,13 +61,38 @@ class SampleWriter:
         if key not in self.clean:
             self.clean[key] = simplify(render_word(word, font), self.cfg.simplify)
         tokens, chars = self.codec.encode(augment(self.clean[key], self.aug, rng))
-        seq = [EOS, *word, SEP, *tokens, EOS]
-        if len(seq) > self.cfg.max_len:
+        seq = [EOS, *word, SEP, *tokens]
+        if len(seq) + 1 > self.cfg.max_len:  # room for the closing end of text
             return None
         lab = self.labels.index
-        labels = ([0] + [lab(c) for c in word] + [1] + [lab(word[c]) for c in chars] + [0])
-        pad = self.cfg.max_len - len(seq)
-        return [self.ids[t] for t in seq] + [0] * pad, labels + [0] * pad
+        labels = [0] + [lab(c) for c in word] + [1] + [lab(word[c]) for c in chars]
+        return [self.ids[t] for t in seq], labels
+
+
+def pack(samples: dict[str, list], max_len: int) -> dict[str, list]:
+    """Whole samples, in order, packed into rows of max_len tokens: as many as fit, an end of
+    text, then end-of-text padding (label `<pad>`, id and label 0)."""
+    rows: dict[str, list] = {"input_ids": [], "label": [], "words": [], "fonts": []}
+    cur: dict[str, list] = {k: [] for k in rows}
+
+    def flush() -> None:
+        pad = max_len - len(cur["input_ids"])
+        rows["input_ids"].append(cur["input_ids"] + [0] * pad)
+        rows["label"].append(cur["label"] + [0] * pad)
+        rows["words"].append(cur["words"])
+        rows["fonts"].append(cur["fonts"])
+
+    for ids, labels, word, font in zip(*samples.values()):
+        if cur["input_ids"] and len(cur["input_ids"]) + len(ids) + 1 > max_len:
+            flush()
+            cur = {k: [] for k in rows}
+        cur["input_ids"] += ids
+        cur["label"] += labels
+        cur["words"].append(word)
+        cur["fonts"].append(font)
+    if cur["input_ids"]:
+        flush()
+    return rows
 
 
 class StrokesDomain(Domain):
@@ -109,20 +137,26 @@ class StrokesDomain(Domain):
                                    for i in range(cfg.heldout_samples_per_word)], "held out")
         features = Features({"input_ids": Sequence(Value("int32")),
                              "label": Sequence(ClassLabel(names=label_names)),
-                             "word": Value("string"), "font": Value("string")})
+                             "words": Sequence(Value("string")),
+                             "fonts": Sequence(Value("string"))})
         n = len(main["word"])
         n_val = max(1, int(round(cfg.val_fraction * n)))
         splits = {"train": {k: v[n_val:] for k, v in main.items()},
                   "validation": {k: v[:n_val] for k, v in main.items()}}
         if held["word"]:
             splits["heldout"] = held
-        DatasetDict({k: Dataset.from_dict(v, features=features) for k, v in splits.items()}
+        packed = {k: pack(v, cfg.max_len) for k, v in splits.items()}
+        DatasetDict({k: Dataset.from_dict(v, features=features) for k, v in packed.items()}
                     ).save_to_disk(str(out / DATASET_DIR))
-        lengths = [sum(1 for t in ids if t) for ids in main["input_ids"]]
+        lengths = [len(ids) for ids in main["input_ids"]]
+        real = sum(np.count_nonzero(lab) for lab in packed["train"]["label"])
         return {"vocab_size": len(vocab), "words": len(words), "labels": label_names,
-                "n_train": n - n_val, "n_validation": n_val, "n_heldout": len(held["word"]),
+                **{f"n_{k}": len(v["word"]) for k, v in splits.items()},
+                **{f"sequences_{k}": len(v["input_ids"]) for k, v in packed.items()},
                 "dropped_too_long": dropped + held_dropped, "max_len": cfg.max_len,
-                "mean_tokens": float(np.mean(lengths)), "max_tokens": int(max(lengths))}
+                "mean_tokens_per_word": float(np.mean(lengths)),
+                "max_tokens_per_word": int(max(lengths)),
+                "word_token_share": real / (cfg.max_len * len(packed["train"]["input_ids"]))}
 
     def evaluate_lm(self, model, tokenizer, prepared: Path, cfg,
                     device) -> tuple[dict[str, float], str]:
