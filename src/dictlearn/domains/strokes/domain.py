@@ -150,13 +150,14 @@ class StrokesDomain(Domain):
                     ).save_to_disk(str(out / DATASET_DIR))
         lengths = [len(ids) for ids in main["input_ids"]]
         real = sum(np.count_nonzero(lab) for lab in packed["train"]["label"])
+        train_slots = cfg.max_len * len(packed["train"]["input_ids"])
         return {"vocab_size": len(vocab), "words": len(words), "labels": label_names,
                 **{f"n_{k}": len(v["word"]) for k, v in splits.items()},
                 **{f"sequences_{k}": len(v["input_ids"]) for k, v in packed.items()},
                 "dropped_too_long": dropped + held_dropped, "max_len": cfg.max_len,
                 "mean_tokens_per_word": float(np.mean(lengths)),
                 "max_tokens_per_word": int(max(lengths)),
-                "word_token_share": real / (cfg.max_len * len(packed["train"]["input_ids"]))}
+                "word_token_share": float(real / train_slots)}
 
     def evaluate_lm(self, model, tokenizer, prepared: Path, cfg,
                     device) -> tuple[dict[str, float], str]:
