@@ -26,7 +26,7 @@ def stroke_accuracy(model, tokenizer, ids: torch.Tensor, batch_size: int,
     stroke = torch.tensor([is_stroke(t) for t in vocab])
     model.eval()
     right = total = 0
-    for i in range(0, len(ids), batch_size):
+    for i in tqdm(range(0, len(ids), batch_size), desc="stroke accuracy", unit="batch"):
         x = ids[i:i + batch_size].to(device)
         pred = model(input_ids=x).logits[:, :-1].argmax(-1).cpu()
         target = x[:, 1:].cpu()
