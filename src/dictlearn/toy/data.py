@@ -47,13 +47,13 @@ class SparseBatch:
     batch: int
 
     def dense(self, N: int) -> torch.Tensor:
-        v = torch.zeros(self.batch, N)
+        v = torch.zeros(self.batch, N, device=self.value.device)
         v.index_put_((self.sample, self.feature), self.value, accumulate=True)
         return v
 
     def embed(self, Et: torch.Tensor) -> torch.Tensor:
         """x = v @ E.T as a weighted sum of rows of Et = E.T [N, m] per sample: [batch, m]."""
-        offsets = torch.searchsorted(self.sample, torch.arange(self.batch))
+        offsets = torch.searchsorted(self.sample, torch.arange(self.batch, device=Et.device))
         return F.embedding_bag(self.feature, Et, offsets, mode="sum",
                                per_sample_weights=self.value)
 
@@ -75,13 +75,13 @@ def sample_sparse(p: torch.Tensor, batch: int, gen: torch.Generator) -> SparseBa
     logq = torch.log1p(-p)  # -inf where p = 1: every gap is 0
     sd = (batch * p * (1 - p)).sqrt()
     draws = (batch * p + 5 * sd + 8).ceil().long()  # gaps per feature; rarely too few
-    offset = torch.zeros(N, dtype=torch.long)  # next free position per feature
-    todo = torch.arange(N)
+    offset = torch.zeros(N, dtype=torch.long, device=p.device)  # next free position per feature
+    todo = torch.arange(N, device=p.device)
     samples, features = [], []
     while len(todo):
         n = draws[todo]
         feat = torch.repeat_interleave(todo, n)
-        u = 1 - torch.rand(len(feat), generator=gen, dtype=torch.float64)  # (0, 1]
+        u = 1 - torch.rand(len(feat), generator=gen, dtype=torch.float64, device=p.device)  # (0, 1]
         gap = (u.log() / logq[feat]).floor().clamp(max=batch).long() + 1
         ends = n.cumsum(0)
         run = gap.cumsum(0)
@@ -93,5 +93,5 @@ def sample_sparse(p: torch.Tensor, batch: int, gen: torch.Generator) -> SparseBa
         offset[todo] += run[ends - 1] - start
         todo = todo[offset[todo] < batch]
     sample, feature = torch.cat(samples), torch.cat(features)
-    value = torch.rand(len(sample), generator=gen)
+    value = torch.rand(len(sample), generator=gen, device=p.device)
     return _sorted(sample, feature, value, batch)

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 import torch
 from tqdm import tqdm
 
-from dictlearn.toy.config import Member, Sweep, Toy
-from dictlearn.toy.data import SparseBatch, feature_probabilities, random_embedder, sample_sparse
+from dictlearn.config import Toy, ToyMember as Member, ToySweep as Sweep
+from dictlearn.toy.data import (SparseBatch, feature_probabilities, random_embedder,
+                                sample_sparse)
 from dictlearn.toy.model import (Lamb, Params, Target, cosine_factor, forward_backward,
-                                 init_member, monosemantic, out_dim, single_feature_activations,
+                                 init_member, monosemantic, single_feature_activations,
                                  stack)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -26,18 +27,23 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 class Problem:
     """The fixed embeddings and one data stream per distinct sampling setting."""
 
-    def __init__(self, N: int, m: int, seed: int):
-        self.N, self.m = N, m
-        self.Et = random_embedder(N, m, seed).T.contiguous()  # [N, m]
-        self.Et_out = random_embedder(N, m, seed + 10_007).T.contiguous()  # re-projector
+    def __init__(self, N: int, m: int, seed: int, device: str | torch.device = "cpu"):
+        self.N, self.m, self.device = N, m, torch.device(device)
+        self.Et = random_embedder(N, m, seed).T.contiguous().to(device)  # [N, m]
+        self.Et_out = random_embedder(N, m, seed + 10_007).T.contiguous().to(device)
+        self._p: dict[tuple, torch.Tensor] = {}
+
+    def probabilities(self, eps: float, sampling: str) -> torch.Tensor:
+        if (eps, sampling) not in self._p:
+            self._p[eps, sampling] = feature_probabilities(self.N, eps, sampling).to(self.device)
+        return self._p[eps, sampling]
 
     def sample(self, member: Member, batch: int, gen: torch.Generator) -> SparseBatch:
         if member.task == "abs":  # E(v1 - v2), each at ε/2, so the density stays ≈ ε
-            p = feature_probabilities(self.N, member.eps / 2, member.sampling)
+            p = self.probabilities(member.eps / 2, member.sampling)
             b1, b2 = sample_sparse(p, batch, gen), sample_sparse(p, batch, gen)
             return b1 + SparseBatch(b2.sample, b2.feature, -b2.value, batch)
-        return sample_sparse(feature_probabilities(self.N, member.eps, member.sampling), batch,
-                             gen)
+        return sample_sparse(self.probabilities(member.eps, member.sampling), batch, gen)
 
     def inputs_and_target(self, task: str, batches: list[SparseBatch], S: int
                           ) -> tuple[torch.Tensor, Target]:
@@ -73,13 +79,15 @@ def train_group(members: list[Member], problem: Problem, toy: Toy, steps: int, b
     seed = toy.seed if seed is None else seed
     S, first = len(members), members[0]
     assert len({m.k for m in members}) == 1 and len({m.task for m in members}) == 1
+    dev = problem.device
     params = stack([init_member(mb, problem.N, problem.m, torch.Generator().manual_seed(seed))
                     for mb in members])
+    params = Params(*(t.to(dev) for t in params.tensors()))
     shared = len({(m.eps, m.sampling) for m in members}) == 1
-    gens = [torch.Generator().manual_seed(seed + 1) for _ in range(1 if shared else S)]
-    lr = torch.tensor([m.lr for m in members])
-    keep = 1 - torch.tensor([m.decay * m.lr for m in members])[:, None]
-    l1 = torch.tensor([m.l1 for m in members])
+    gens = [torch.Generator(dev).manual_seed(seed + 1) for _ in range(1 if shared else S)]
+    lr = torch.tensor([m.lr for m in members], device=dev)
+    keep = 1 - torch.tensor([m.decay * m.lr for m in members], device=dev)[:, None]
+    l1 = torch.tensor([m.l1 for m in members], device=dev)
     opt, dtype = Lamb(params.tensors()), DTYPES[toy.dtype]
     result = GroupResult([], params)
     t0 = time.perf_counter()
@@ -107,7 +115,7 @@ def measure(members: list[Member], params: Params, problem: Problem, toy: Toy) -
     """Per member: held-out loss, monosemantic neurons (count, share of k, per feature),
     features with a monosemantic neuron, features decoded alone, mean hidden bias."""
     first, S = members[0], len(members)
-    gens = [torch.Generator().manual_seed(toy.seed + 2) for _ in range(S)]
+    gens = [torch.Generator(problem.device).manual_seed(toy.seed + 2) for _ in range(S)]
     sfa = single_feature_activations(params, problem.Et, first.activation)  # [S, k, N]
     mono = monosemantic(sfa)
     rows = []
@@ -118,8 +126,8 @@ def measure(members: list[Member], params: Params, problem: Problem, toy: Toy) -
         h = single_feature_activations(p1, x[0], mb.activation).transpose(1, 2)
         out = target.subtract_from(torch.bmm(h, p1.W_out.transpose(1, 2)))
         alone = torch.bmm(sfa[s:s + 1].transpose(1, 2), p1.W_out.transpose(1, 2))[0]  # [N, out]
-        want = {"decoder": torch.eye(problem.N), "abs": torch.eye(problem.N),
-                "reprojector": problem.Et_out}[mb.task]
+        want = problem.Et_out if mb.task == "reprojector" else torch.eye(problem.N,
+                                                                          device=problem.device)
         err = (alone - want).pow(2).sum(1) / want.pow(2).sum(1)
         owners = sfa[s].argmax(1)[mono[s]]
         rows.append({
@@ -134,10 +142,9 @@ def measure(members: list[Member], params: Params, problem: Problem, toy: Toy) -
     return rows
 
 
-def run_sweep(sweep: Sweep, toy: Toy, problem: Problem | None = None,
+def run_sweep(sweep: Sweep, toy: Toy, problem: Problem,
               desc: str = "toy") -> tuple[list[Member], list[GroupResult]]:
     """Train a sweep's members, one batched model per distinct k."""
-    problem = problem or Problem(toy.N, toy.m, toy.seed)
     members = sweep.members()
     groups: dict[int, list[int]] = {}
     for i, mb in enumerate(members):
