@@ -70,25 +70,45 @@ class Target:
         return out
 
 
+class Workspace:
+    """Reused [S, batch, ·] buffers: a fresh 32 MB tensor per step costs page faults that
+    rival the matmuls on a CPU."""
+
+    def __init__(self):
+        self._bufs: dict[tuple, torch.Tensor] = {}
+
+    def get(self, name: str, shape: tuple, dtype: torch.dtype, device) -> torch.Tensor:
+        key = (name, shape, dtype, str(device))
+        if key not in self._bufs:
+            self._bufs[key] = torch.empty(shape, dtype=dtype, device=device)
+        return self._bufs[key]
+
+
 def forward_backward(p: Params, x: torch.Tensor, target: Target, activation: str,
-                     l1: torch.Tensor, dtype: torch.dtype, want_loss: bool
+                     l1: torch.Tensor, dtype: torch.dtype, want_loss: bool,
+                     ws: Workspace | None = None
                      ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
     """Gradients of every parameter ([S, …] each) and, if asked, the loss per member."""
-    S, batch = p.W_in.shape[0], x.shape[1]
-    pre = torch.baddbmm(p.b_in[:, None, :], x, p.W_in.transpose(1, 2))  # [S, B, k]
-    h = pre.relu() if activation == "relu" else F.gelu(pre)
-    hc, Wc = h.to(dtype), p.W_out.to(dtype)
-    r = target.subtract_from(torch.bmm(hc, Wc.transpose(1, 2)))  # out - target [S, B, out]
+    ws = ws or Workspace()
+    (S, k, _), batch, n_out = p.W_in.shape, x.shape[1], p.W_out.shape[1]
+    dev = x.device
+    pre = torch.baddbmm(p.b_in[:, None, :], x, p.W_in.transpose(1, 2),
+                        out=ws.get("pre", (S, batch, k), torch.float32, dev))
+    h = pre.relu_() if activation == "relu" else F.gelu(pre)
+    hc = h if dtype == torch.float32 else ws.get("hc", h.shape, dtype, dev).copy_(h)
+    r = torch.bmm(hc, p.W_out.to(dtype).transpose(1, 2),
+                  out=ws.get("out", (S, batch, n_out), dtype, dev))
+    r = target.subtract_from(r)  # out - target
     loss = r.float().pow(2).sum((1, 2)) / batch if want_loss else None
-    scale = 2 / batch
+    scale = 2 / batch  # d loss / d out = scale · r, folded into the small operands
     g_out = torch.bmm(r.transpose(1, 2), hc).float().mul_(scale)
-    g_h = torch.bmm(r, Wc).float().mul_(scale)
-    del r, hc
+    g_h = torch.bmm(r, (p.W_out * scale).to(dtype), out=ws.get("g_h", (S, batch, k), dtype, dev))
+    g_h = g_h.float() if dtype != torch.float32 else g_h
     if bool((l1 > 0).any()):
         l1b = (l1 / batch).view(S, 1, 1)
         g_h.add_(l1b if activation == "relu" else l1b * h.sign())
-    if activation == "relu":
-        g_pre = torch.ops.aten.threshold_backward(g_h, h, 0)
+    if activation == "relu":  # h = relu(pre) in place: h > 0 exactly where pre > 0
+        g_pre = torch.ops.aten.threshold_backward.grad_input(g_h, h, 0, grad_input=g_h)
     else:
         g_pre = torch.ops.aten.gelu_backward(g_h, pre)
     g_in = torch.bmm(g_pre.transpose(1, 2), x)

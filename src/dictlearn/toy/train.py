@@ -17,9 +17,9 @@ from tqdm import tqdm
 from dictlearn.config import Toy, ToyMember as Member, ToySweep as Sweep
 from dictlearn.toy.data import (SparseBatch, feature_probabilities, random_embedder,
                                 sample_sparse)
-from dictlearn.toy.model import (Lamb, Params, Target, cosine_factor, forward_backward,
-                                 init_member, monosemantic, single_feature_activations,
-                                 stack)
+from dictlearn.toy.model import (Lamb, Params, Target, Workspace, cosine_factor,
+                                 forward_backward, init_member, monosemantic,
+                                 single_feature_activations, stack)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
@@ -88,7 +88,7 @@ def train_group(members: list[Member], problem: Problem, toy: Toy, steps: int, b
     lr = torch.tensor([m.lr for m in members], device=dev)
     keep = 1 - torch.tensor([m.decay * m.lr for m in members], device=dev)[:, None]
     l1 = torch.tensor([m.l1 for m in members], device=dev)
-    opt, dtype = Lamb(params.tensors()), DTYPES[toy.dtype]
+    opt, dtype, ws = Lamb(params.tensors()), DTYPES[toy.dtype], Workspace()
     result = GroupResult([], params)
     t0 = time.perf_counter()
     for step in tqdm(range(steps), desc=desc, unit="step", leave=False, mininterval=2):
@@ -97,7 +97,7 @@ def train_group(members: list[Member], problem: Problem, toy: Toy, steps: int, b
         x, target = problem.inputs_and_target(first.task, batches, S)
         snapshot = step & (step + 1) == 0 or step == steps - 1
         grads, loss = forward_backward(params, x, target, first.activation, l1, dtype,
-                                       want_loss=snapshot)
+                                       want_loss=snapshot, ws=ws)
         opt.step(grads, lr * cosine_factor(step))
         if step < steps / 2:
             params.b_in.mul_(keep)
