@@ -7,7 +7,9 @@ uniform ε = 1/64) trained three ways in one run, for the same number of steps:
               at a time), when a checkout is given: --authors DIR (a folder holding model3.py,
               or a git directory, e.g. the mirror made by the `fetch` tool), or $TOY_REFERENCE.
               Their file is read at run time (its 'cuda' device strings read as the bench's
-              device) and never copied into this repository. Needs torch-optimizer.
+              device, its sampling/loss helpers eager rather than TorchScript, which torch
+              2.13 refuses for them) and never copied into this repository. Needs
+              torch-optimizer.
 
 Each figure is seconds per member-step: (time of warm + n steps − time of warm steps) / n /
 members, so start-up (TorchScript compilation, first-touch page faults) is left out. Ours is
@@ -45,7 +47,12 @@ def authors_module(where: Path, device: str) -> types.ModuleType:
     else:  # a git directory (bare mirror)
         source = subprocess.run(["git", "--git-dir", str(where), "show", "HEAD:model3.py"],
                                 capture_output=True, text=True, check=True).stdout
+    # the file is a script: below its definitions it parses argv, trains and saves a model
+    source = source.split("\nimport argparse", 1)[0]
     source = source.replace("print('GPU:',torch.cuda.get_device_name(0))", "")
+    # TorchScript in torch 2.13 types their unannotated sampler arguments as Tensor and
+    # refuses the ints they pass: those helpers run eagerly (same ops); the model stays scripted
+    source = source.replace("@torch.jit.script\n", "")
     source = source.replace("'cuda'", repr(device))
     # TorchScript reads function source from the file: give it a temporary one (outside
     # the repository, removed at exit)
