@@ -8,6 +8,7 @@ members whose ε differs each get their own data generator, seeded alike.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -22,6 +23,19 @@ from dictlearn.toy.model import (Lamb, Params, Target, Workspace, cosine_factor,
                                  single_feature_activations, stack)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Sampling and the optimiser are many small ops (a sort of ~65k indices, scatters,
+    parameter-sized updates): on one thread they take milliseconds; on two, when other
+    processes share the cores, OpenMP's barriers make a sort 300x slower (measured here)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 class Problem:
@@ -92,15 +106,17 @@ def train_group(members: list[Member], problem: Problem, toy: Toy, steps: int, b
     result = GroupResult([], params)
     t0 = time.perf_counter()
     for step in tqdm(range(steps), desc=desc, unit="step", leave=False, mininterval=2):
-        batches = [problem.sample(mb if not shared else first, batch, g)
-                   for mb, g in zip(members, gens)]
-        x, target = problem.inputs_and_target(first.task, batches, S)
+        with one_thread():
+            batches = [problem.sample(mb if not shared else first, batch, g)
+                       for mb, g in zip(members, gens)]
+            x, target = problem.inputs_and_target(first.task, batches, S)
         snapshot = step & (step + 1) == 0 or step == steps - 1
         grads, loss = forward_backward(params, x, target, first.activation, l1, dtype,
                                        want_loss=snapshot, ws=ws)
-        opt.step(grads, lr * cosine_factor(step))
-        if step < steps / 2:
-            params.b_in.mul_(keep)
+        with one_thread():  # parameter-sized ops: too small to share between threads
+            opt.step(grads, lr * cosine_factor(step))
+            if step < steps / 2:
+                params.b_in.mul_(keep)
         if snapshot:
             mono = monosemantic(single_feature_activations(params, problem.Et, first.activation))
             result.curve.append({"step": step, "loss": loss.tolist(),
