@@ -17,10 +17,10 @@ def with_sweep(**sweep):
     ({"vary": "temperature", "values": [1.0]}, r"toy\.sweeps\.LR1\.vary: unknown variable"),
     ({"vary": "lr", "values": []}, r"toy\.sweeps\.LR1\.values: .*at least 1"),
     ({"vary": "lr", "eps": 0, "values": [0.01]}, r"toy\.sweeps\.LR1\.eps: .*greater than 0"),
-    ({"vary": "lr", "eps": 1.5, "values": [0.01]}, r"toy\.sweeps\.LR1\.eps: .*less than or equal to 1"),
+    ({"vary": "lr", "eps": 1.5, "values": [0.01]}, r"toy\.sweeps\.LR1\.eps: .*less than or equal"),
     ({"vary": "eps", "values": [0.5, 2.0]}, r"toy\.sweeps\.LR1: values: 2\.0 is not a valid eps"),
     ({"vary": "eps", "values": [0.0]}, r"toy\.sweeps\.LR1: values: 0\.0 is not a valid eps"),
-    ({"vary": "lr", "k": 0, "values": [0.01]}, r"toy\.sweeps\.LR1\.k: .*greater than or equal to 1"),
+    ({"vary": "lr", "k": 0, "values": [0.01]}, r"toy\.sweeps\.LR1\.k: .*greater than or equal"),
     ({"vary": "k", "values": [16, 0]}, r"toy\.sweeps\.LR1: values: 0\.0 is not a valid k"),
     ({"vary": "k", "values": [16.5]}, r"toy\.sweeps\.LR1: values: 16\.5 is not a valid k"),
 ])
