@@ -38,6 +38,8 @@ bench: $(VENV)/.installed
 	$(RUN) python bench/cache_acts.py
 	$(RUN) python bench/culture_gen.py
 	$(RUN) python bench/sae_train.py
+	# authors' code: TOY_REFERENCE=<checkout of adamjermyn/toy_model_interpretability>
+	$(RUN) python bench/toy_sweep.py
 
 clean-venv:
 	rm -rf $(VENV)

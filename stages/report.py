@@ -37,7 +37,7 @@ def main() -> None:
         build_report(models, tmp, params.report.n_features, params.report.n_examples,
                      args.metrics / "frontier" / "frontier.png", Path("data/universality"),
                      args.metrics / "universality" / "metrics.json", Path("data/culture_loop"),
-                     args.metrics / "culture_loop" / "metrics.json")
+                     args.metrics / "culture_loop" / "metrics.json", args.metrics / "toy")
     print(f"report: {args.out / 'index.html'}")
 
 

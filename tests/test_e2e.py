@@ -58,7 +58,8 @@ def test_repro_from_nothing_then_sweep_only_reruns_sae(repo):
     params = yaml.safe_load((repo / "params.yaml").read_text())
     saes = {f"{stage}@{name}" for stage in ("train_sae", "eval_sae")
             for name in params["saes"]} | {"frontier", "universality"}
-    assert ran(log) == {"fetch_corpus", "culture_loop", "report"} | saes | {
+    toys = {f"toy@{sweep}" for sweep in params["toy"]["sweeps"]}
+    assert ran(log) == {"fetch_corpus", "culture_loop", "report"} | saes | toys | {
         f"{stage}@{name}" for stage, name in tuple(("prepare", d) for d in params["prepare"])
         + tuple((s, m) for s in ("train_lm", "cache_acts") for m in params["models"])}
     assert "up to date" in sh("dvc status", repo)

@@ -25,6 +25,7 @@ from dictlearn.lm.checkpoint import load_bridge, load_tokenizer
 from dictlearn.report.features import FeatureStats, feature_page, purity_chart
 from dictlearn.report.html import bar_chart, heat_map, kv_table, num, page, table
 from dictlearn.report.probes import induction_scores, output_effects
+from dictlearn.report.toy import toy_html
 from dictlearn.runtime import InputError
 
 HEADLINE = ("explained_variance", "l0", "dead_fraction", "dense_fraction", "ce_loss_recovered",
@@ -215,7 +216,8 @@ def _frontier_html(png: Path | None) -> str:
 def build_report(models: list[ModelInputs], out: Path, n_features: int, n_examples: int,
                  frontier_png: Path | None = None, universality: Path | None = None,
                  universality_metrics: Path | None = None, culture_loop: Path | None = None,
-                 culture_loop_metrics: Path | None = None) -> None:
+                 culture_loop_metrics: Path | None = None, toy_metrics: Path | None = None
+                 ) -> None:
     """Write the site into `out` (an existing, empty folder)."""
     model_rows, sae_rows, sections = [], [], []
     all_stats, vocabs, owner = {}, {}, {}
@@ -258,5 +260,6 @@ def build_report(models: list[ModelInputs], out: Path, n_features: int, n_exampl
             + _frontier_html(frontier_png)
             + _universality_html(universality, universality_metrics, all_stats, owner, vocabs)
             + _culture_loop_html(culture_loop, culture_loop_metrics, out)
+            + toy_html(toy_metrics)
             + "\n".join(sections))
     _write(out / "index.html", page("dictlearn report", body))
