@@ -10,25 +10,24 @@ from safetensors.torch import save_file
 
 from dictlearn.config import load_params
 from dictlearn.domains.base import escape
-from dictlearn.domains.culture.domain import CultureDomain
-from dictlearn.domains.culture.loop import culture_loop
-from dictlearn.domains.culture.tasks import MARKER_POSITIONS
+from dictlearn.domains.culture.domain import grid_html
+from dictlearn.domains.culture.loop import culture_loop, grids_of
 from dictlearn.lm.checkpoint import load_model
 from dictlearn.outputs import atomic_path, write_json
 from dictlearn.runtime import pick_device, seed_everything, stage_main
 
+TITLES = ("A", "f(A)", "B", "f(B)")
+
 
 def sample_html(metrics: dict, kept: dict, sample: dict) -> str:
-    domain, parts = CultureDomain(), []
+    parts = []
     for name, quizzes in kept.items():
         shown, what = (quizzes, "kept") if len(quizzes) else (sample[name], "generated, none kept")
         parts.append(f"<h2>{escape(name)}: {metrics[name]['kept']} kept of "
                      f"{metrics[name]['generated']} ({escape(what)})</h2>")
-        for q in shown[:4].tolist():
-            tokens = [str(t) for t in q]
-            grids = "".join(domain.render_html(tokens, [0.0] * len(tokens), pos + 1)
-                            for pos in MARKER_POSITIONS)
-            parts.append(f"<div>{grids}</div>")
+        for grids in grids_of(shown[:4]).tolist():
+            parts.append("<div>" + "".join(grid_html(g, title=t) for g, t in zip(grids, TITLES))
+                         + "</div>")
     return ('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>culture loop'
             '</title></head><body style="font-family:system-ui,sans-serif"><h1>Culture loop'
             "</h1>" + "".join(parts) + "</body></html>")

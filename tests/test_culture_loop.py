@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from dictlearn.domains.culture.loop import culture_loop, grids_of, in_order
+from dictlearn.domains.culture.loop import culture_loop, grids_of, in_order, keep
 from dictlearn.domains.culture.tasks import ORDERS, QUIZ_LEN, make_quizzes
 
 
@@ -35,3 +35,14 @@ def test_loop_counts_add_up_and_untrained_models_keep_nothing_they_cannot_solve(
         assert len(sample[name]) == min(4, 3 - m["trivial"])
         # an untrained model never writes 100 right cells: nothing solved, nothing kept
         assert all(m[f"solved_by_{o}"] == 0 for o in models) and m["kept"] == 0
+        assert all(0.0 <= m[f"cell_accuracy_{o}"] < 1.0 for o in models)
+
+
+def test_a_quiz_is_kept_when_exactly_one_model_fails_it():
+    right = torch.tensor([[1, 1, 1, 0, 1, 0],
+                          [1, 0, 1, 0, 1, 1],
+                          [1, 1, 0, 0, 1, 1]], dtype=torch.bool)
+    trivial = torch.tensor([0, 0, 0, 0, 1, 0], dtype=torch.bool)
+    # all solve: too easy; one fails: kept (quizzes 1, 2, 5 by one each); two fail: too
+    # hard; a trivial quiz never, whoever solves it
+    assert keep(right, trivial).tolist() == [False, True, True, False, False, True]

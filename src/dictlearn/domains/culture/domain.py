@@ -100,6 +100,27 @@ def quiz_accuracy(model, ids: torch.Tensor, tasks: torch.Tensor, orders: torch.T
     return out
 
 
+def grid_html(values: list[int], acts: list[float] | None = None, top: float = 0.0,
+              title: str = "", focus: int | None = None, names: list[str] | None = None) -> str:
+    """One 10×10 grid: cell colours `values`, each cell's activation (of `top`) as an orange
+    ring, cell `focus` outlined in red, `title` above it; `names` are the cells' tooltips."""
+    cells = []
+    for i, v in enumerate(values):
+        a = acts[i] if acts else 0.0
+        heat = 0.0 if top <= 0 else max(0.0, min(1.0, a / top))
+        ring = f"box-shadow:inset 0 0 0 {1 + 3 * heat:.1f}px rgba(255,140,0,{heat:.2f});" \
+            if acts else ""
+        edge = "outline:2px solid #d00;outline-offset:-1px;" if i == focus else ""
+        colour = PALETTE[v] if 0 <= v < len(PALETTE) else "#000"
+        tip = f' title="{escape(names[i] if names else str(v))} · {a:.3f}"' if acts else ""
+        cells.append(f'<span style="width:13px;height:13px;background:{colour};{ring}{edge}"'
+                     f"{tip}></span>")
+    return (f'<div class="grid-ctx" style="display:inline-block;vertical-align:top;'
+            f'margin:0 0.6em 0.4em 0"><div style="font-size:0.8em">{escape(title)}</div>'
+            '<div style="display:inline-grid;grid-template-columns:repeat(10,13px);gap:1px;'
+            f'background:#ccc;border:1px solid #999">{"".join(cells)}</div></div>')
+
+
 class CultureDomain(Domain):
     name = "culture"
     min_context = (GRID_CELLS, GRID_CELLS)  # the whole grid around any cell
@@ -153,18 +174,7 @@ class CultureDomain(Domain):
         if marker is None or marker + GRID_CELLS >= len(tokens):  # not inside a grid
             return f'<div class="grid-ctx">{escape(" ".join(tokens))}</div>'
         top = max(acts) if acts else 0.0
-        cells = []
-        for i in range(marker + 1, marker + 1 + GRID_CELLS):
-            v, a = values[i], acts[i]
-            heat = 0.0 if top <= 0 else max(0.0, min(1.0, a / top))
-            ring = f"inset 0 0 0 {1 + 3 * heat:.1f}px rgba(255,140,0,{heat:.2f})"
-            edge = "outline:2px solid #d00;outline-offset:-1px;" if i == focus else ""
-            colour = PALETTE[v] if 0 <= v < len(PALETTE) else "#000"
-            cells.append(f'<span style="width:13px;height:13px;background:{colour};'
-                         f'box-shadow:{ring};{edge}" title="{escape(tokens[i])} · {a:.3f}">'
-                         "</span>")
-        name = escape(MARKERS[values[marker]])
-        return (f'<div class="grid-ctx" style="display:inline-block;margin:0 0.6em 0.4em 0">'
-                f'<div style="font-size:0.8em">{name} · focus activation {acts[focus]:.3f}</div>'
-                '<div style="display:grid;grid-template-columns:repeat(10,13px);gap:1px;'
-                f'background:#ccc;border:1px solid #999">{"".join(cells)}</div></div>')
+        span = range(marker + 1, marker + 1 + GRID_CELLS)
+        title = f"{MARKERS[values[marker]]} · focus activation {acts[focus]:.3f}"
+        return grid_html([values[i] for i in span], [acts[i] for i in span], top, title,
+                         focus - marker - 1, [tokens[i] for i in span])

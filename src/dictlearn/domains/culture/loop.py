@@ -56,15 +56,23 @@ def generate_quizzes(model, first_grids: torch.Tensor, temperature: float,
 
 
 @torch.no_grad()
-def solves(model, quizzes: torch.Tensor, batch_size: int, device: torch.device) -> torch.Tensor:
-    """[n] bool: the model's greedy answer to each quiz (305-token prompt) is all right."""
-    right = torch.zeros(len(quizzes), dtype=torch.bool)
+def answer_cells_right(model, quizzes: torch.Tensor, batch_size: int,
+                       device: torch.device) -> torch.Tensor:
+    """[n] share of the 100 answer cells the model's greedy answer to each quiz (given its
+    first 305 tokens) gets right; 1.0 means solved."""
+    share = torch.zeros(len(quizzes))
     gen = torch.Generator(device=device)
     for i in range(0, len(quizzes), batch_size):
         q = quizzes[i:i + batch_size]
         answer = generate_answers(model, q[:, :ANSWER_START].to(device), None, gen).cpu()
-        right[i:i + batch_size] = (answer == q[:, ANSWER_START:]).all(1)
-    return right
+        share[i:i + batch_size] = (answer == q[:, ANSWER_START:]).float().mean(1)
+    return share
+
+
+def keep(right: torch.Tensor, trivial: torch.Tensor) -> torch.Tensor:
+    """[n] bool from right [models, n] and trivial [n]: non-trivial quizzes that every model
+    but exactly one solves."""
+    return ~trivial & (right.sum(0) == len(right) - 1)
 
 
 def culture_loop(models: dict[str, torch.nn.Module], tasks: list[str], n_quizzes: int,
@@ -86,12 +94,16 @@ def culture_loop(models: dict[str, torch.nn.Module], tasks: list[str], n_quizzes
         # never keep a trivial quiz (A = f(A) or B = f(B)), as the generator never emits one
         trivial = (grids[:, 0] == grids[:, 1]).all(1) | (grids[:, 2] == grids[:, 3]).all(1)
         quizzes = in_order(grids, (0, 1, 2, 3))
-        right = torch.stack([solves(models[m], quizzes, batch_size, device) for m in names])
-        n_right = right.sum(0)
-        keep = ~trivial & (n_right == len(names) - 1)
+        cells = torch.stack([answer_cells_right(models[m], quizzes, batch_size, device)
+                             for m in names])
+        right = cells == 1.0
+        kept_mask = keep(right, trivial)
         metrics[name] = {"generated": n_quizzes, "trivial": int(trivial.sum()),
-                         "kept": int(keep.sum()),
+                         "kept": int(kept_mask.sum()),
                          **{f"solved_by_{m}": int((right[i] & ~trivial).sum())
-                            for i, m in enumerate(names)}}
-        kept[name], sample[name] = quizzes[keep], quizzes[~trivial][:4]
+                            for i, m in enumerate(names)},
+                         # how close the others come: mean share of answer cells right
+                         **{f"cell_accuracy_{m}": round(float(cells[i][~trivial].mean()), 4)
+                            if (~trivial).any() else 0.0 for i, m in enumerate(names)}}
+        kept[name], sample[name] = quizzes[kept_mask], quizzes[~trivial][:4]
     return metrics, kept, sample
