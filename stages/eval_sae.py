@@ -36,6 +36,8 @@ def main() -> None:
     hook = read_cfg(args.sae)["metadata"]["hook_name"]
     sae = load_sae(args.sae, device)
     split = load_split(args.prepared, "validation", cfg.max_sequences)
+    # a context never reaches past its own sequence: no wider window than that is stored
+    left, right = min(left, split.ids.shape[1] - 1), min(right, split.ids.shape[1] - 1)
     bridge = load_bridge(args.checkpoint, device)
     metrics, stats = evaluate_sae(bridge, sae, hook, split.ids, split.labels,
                                   len(split.label_names), cfg.batch_size, cfg.top_k,
