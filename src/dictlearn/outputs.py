@@ -7,6 +7,7 @@ file or folder that looks finished. Old outputs stay untouched until the new one
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import shutil
@@ -69,3 +70,11 @@ def write_text(path: str | Path, text: str) -> None:
 
 def write_json(path: str | Path, obj: object) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
+
+
+def write_tsv(path: str | Path, header: list[str], rows: list[list]) -> None:
+    """A tab-separated table with a header row (what DVC plots read)."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, delimiter="\t", lineterminator="\n")
+        w.writerow(header)
+        w.writerows(rows)

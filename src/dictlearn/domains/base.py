@@ -42,9 +42,14 @@ class Domain(ABC):
         token at index `focus` marked. Every piece of text must be HTML-escaped."""
 
 
+def heat(act: float, max_act: float) -> float:
+    """An activation as a share of the context's top one, clipped to [0, 1]."""
+    return 0.0 if max_act <= 0 else max(0.0, min(1.0, act / max_act))
+
+
 def shade(act: float, max_act: float) -> str:
     """A CSS background for an activation, 0 → transparent, max → saturated orange."""
-    a = 0.0 if max_act <= 0 else max(0.0, min(1.0, act / max_act))
+    a = heat(act, max_act)
     return f"background: rgba(255, 140, 0, {a:.2f})"
 
 

@@ -3,12 +3,12 @@ member (JSON), one TSV per metric against the swept variable (DVC plots), traini
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from safetensors.torch import save_file
 
 from dictlearn.config import ToySweep
+from dictlearn.outputs import write_tsv
 from dictlearn.toy.model import single_feature_activations
 from dictlearn.toy.train import GroupResult, Problem
 
@@ -50,19 +50,12 @@ def metrics_json(sweep: ToySweep, rows: list[dict], seconds: float, steps: int) 
             "members": {str(i): {sweep.vary: _value(sweep, i), **r} for i, r in enumerate(rows)}}
 
 
-def _tsv(path: Path, header: list[str], rows: list[list]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f, delimiter="\t", lineterminator="\n")
-        w.writerow(header)
-        w.writerows(rows)
-
-
 def write_plots(folder: Path, sweep: ToySweep, rows: list[dict]) -> None:
     """plots/<metric>.tsv: the swept variable against one metric, ordered by the variable."""
     folder.mkdir(parents=True)
     order = sorted(range(len(rows)), key=lambda i: sweep.values[i])
     for metric in PLOTTED:
-        _tsv(folder / f"{metric}.tsv", [sweep.vary, metric],
+        write_tsv(folder / f"{metric}.tsv", [sweep.vary, metric],
              [[_value(sweep, i), rows[i][metric]] for i in order])
 
 
@@ -76,4 +69,4 @@ def write_curves(path: Path, sweep: ToySweep, groups: list[GroupResult]) -> None
                 rows.append([_value(sweep, i), snap["step"], snap["loss"][s],
                              snap["mono_neurons"][s], snap["mean_bias"][s]])
     rows.sort(key=lambda r: (r[0], r[1]))
-    _tsv(path, [sweep.vary, "step", "loss", "mono_neurons", "mean_bias"], rows)
+    write_tsv(path, [sweep.vary, "step", "loss", "mono_neurons", "mean_bias"], rows)

@@ -16,7 +16,7 @@ from tokenizers.models import WordLevel
 from tokenizers.pre_tokenizers import WhitespaceSplit
 from tqdm import tqdm
 
-from dictlearn.domains.base import Domain, escape
+from dictlearn.domains.base import Domain, escape, heat
 from dictlearn.domains.culture.tasks import MARKER_POSITIONS, QUIZ_LEN, VOCAB_SIZE, make_quizzes
 from dictlearn.prepared import DATASET_DIR, TOKENIZER_FILE, load_split
 
@@ -107,8 +107,8 @@ def grid_html(values: list[int], acts: list[float] | None = None, top: float = 0
     cells = []
     for i, v in enumerate(values):
         a = acts[i] if acts else 0.0
-        heat = 0.0 if top <= 0 else max(0.0, min(1.0, a / top))
-        ring = f"box-shadow:inset 0 0 0 {1 + 3 * heat:.1f}px rgba(255,140,0,{heat:.2f});" \
+        h = heat(a, top)
+        ring = f"box-shadow:inset 0 0 0 {1 + 3 * h:.1f}px rgba(255,140,0,{h:.2f});" \
             if acts else ""
         edge = "outline:2px solid #d00;outline-offset:-1px;" if i == focus else ""
         colour = PALETTE[v] if 0 <= v < len(PALETTE) else "#000"

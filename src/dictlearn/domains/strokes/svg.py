@@ -3,7 +3,7 @@ pen-up moves as faint dashes; every piece of text escaped."""
 
 from __future__ import annotations
 
-from dictlearn.domains.base import escape
+from dictlearn.domains.base import escape, heat
 from dictlearn.domains.strokes.tokens import Move
 
 PAD = 4.0
@@ -11,7 +11,7 @@ PAD = 4.0
 
 def heat_colour(act: float, top: float) -> str:
     """Grey for nothing, through orange to deep red at the context's top activation."""
-    a = 0.0 if top <= 0 else max(0.0, min(1.0, act / top))
+    a = heat(act, top)
     if a <= 0:
         return "#555"
     return f"rgb({255 - int(55 * a)},{int(160 * (1 - a))},0)"
