@@ -8,13 +8,14 @@ from pathlib import Path
 
 from safetensors.torch import save_file
 
-from dictlearn.config import load_params
+from dictlearn.core.schema import load_settings
 from dictlearn.domains.base import escape
 from dictlearn.domains.culture.domain import grid_html
+from dictlearn.domains.culture.config import CultureLoopSettings
 from dictlearn.domains.culture.loop import culture_loop, grids_of
 from dictlearn.lm.checkpoint import load_model
-from dictlearn.outputs import atomic_path, write_json
-from dictlearn.runtime import pick_device, seed_everything, stage_main
+from dictlearn.core.outputs import atomic_path, write_json
+from dictlearn.core.runtime import pick_device, seed_everything, stage_main
 
 TITLES = ("A", "f(A)", "B", "f(B)")
 
@@ -37,17 +38,17 @@ def sample_html(metrics: dict, kept: dict, sample: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--models", type=Path, default=Path("data/models"))
+    ap.add_argument("--settings", type=Path, required=True, help="written by check_params")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--metrics", type=Path, required=True)
     args = ap.parse_args()
-    params = load_params()
-    cfg = params.culture_loop
+    cfg = load_settings(args.settings, CultureLoopSettings)
     device = pick_device(cfg.device)
     seed_everything(cfg.seed)
     models = {m: load_model(args.models / m, device) for m in cfg.models}
     metrics, kept, sample = {}, {}, {}
     if models:
-        metrics, kept, sample = culture_loop(models, list(params.prepare.culture.tasks),
+        metrics, kept, sample = culture_loop(models, list(cfg.tasks),
                                              cfg.n_quizzes, cfg.temperature, cfg.batch_size,
                                              cfg.seed, device)
     with atomic_path(args.out) as tmp_out, atomic_path(args.metrics) as tmp_metrics:

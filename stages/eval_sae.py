@@ -7,28 +7,29 @@ from pathlib import Path
 
 from safetensors.torch import save_file
 
-from dictlearn.config import load_params
+from dictlearn.core.schema import load_settings
 from dictlearn.domains import get_domain
-from dictlearn.prepared import load_split
-from dictlearn.evals import context_activations, evaluate_sae, log_frequency_histogram
+from dictlearn.domains.prepared import load_split
+from dictlearn.analysis.evals import EvalSAE, context_activations, evaluate_sae, log_frequency_histogram
 from dictlearn.lm.checkpoint import load_bridge
-from dictlearn.outputs import atomic_path, write_json
-from dictlearn.runtime import pick_device, stage_main
+from dictlearn.core.outputs import atomic_path, write_json
+from dictlearn.core.runtime import pick_device, stage_main
 from dictlearn.sae import load_sae
-from dictlearn.sae.base import read_cfg
+from dictlearn.sae.io import read_cfg
 
 
 @stage_main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--domain", required=True)
+    ap.add_argument("--settings", type=Path, required=True, help="written by check_params")
     ap.add_argument("--checkpoint", type=Path, required=True)
     ap.add_argument("--prepared", type=Path, required=True)
     ap.add_argument("--sae", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True, help="feature statistics for the report")
     ap.add_argument("--metrics", type=Path, required=True)
     args = ap.parse_args()
-    cfg = load_params().eval_sae
+    cfg = load_settings(args.settings, EvalSAE)
     # a context window wide enough for the domain's renderer (a whole grid for culture)
     min_left, min_right = get_domain(args.domain).min_context
     left, right = max(cfg.context_left, min_left), max(cfg.context_right, min_right)

@@ -3,18 +3,19 @@
 import argparse
 from pathlib import Path
 
-from dictlearn.config import load_params
-from dictlearn.corpus import MANIFEST, fetch_corpus
-from dictlearn.outputs import atomic_path, write_json
-from dictlearn.runtime import stage_main
+from dictlearn.core.schema import load_settings
+from dictlearn.corpus.fetch import MANIFEST, FetchCorpus, fetch_corpus
+from dictlearn.core.outputs import atomic_path, write_json
+from dictlearn.core.runtime import stage_main
 
 
 @stage_main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--settings", type=Path, required=True, help="written by check_params")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
-    cfg = load_params().fetch_corpus
+    cfg = load_settings(args.settings, FetchCorpus)
     with atomic_path(args.out) as tmp:
         manifest = fetch_corpus(cfg, tmp)
         write_json(tmp / MANIFEST, manifest)

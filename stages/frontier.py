@@ -3,19 +3,20 @@
 import argparse
 from pathlib import Path
 
-from dictlearn.config import load_params
-from dictlearn.frontier import collect, draw, write_tables
-from dictlearn.outputs import atomic_path
-from dictlearn.runtime import stage_main
+from dictlearn.analysis.frontier import FrontierSettings, collect, draw, write_tables
+from dictlearn.core.schema import load_settings
+from dictlearn.core.outputs import atomic_path
+from dictlearn.core.runtime import stage_main
 
 
 @stage_main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--evals", type=Path, required=True, help="metrics/saes: <name>/eval/")
+    ap.add_argument("--settings", type=Path, required=True, help="written by check_params")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
-    rows = collect(load_params(), args.evals)
+    rows = collect(load_settings(args.settings, FrontierSettings), args.evals)
     with atomic_path(args.out) as tmp:
         tmp.mkdir()
         write_tables(rows, tmp)

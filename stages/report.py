@@ -4,10 +4,11 @@ results: index.html, a page per SAE and per feature."""
 import argparse
 from pathlib import Path
 
-from dictlearn.config import load_params
-from dictlearn.outputs import atomic_path
+from dictlearn.core.schema import load_settings
+from dictlearn.core.outputs import atomic_path
 from dictlearn.report.build import ModelInputs, SAEInputs, build_report
-from dictlearn.runtime import stage_main
+from dictlearn.report.config import ReportSettings
+from dictlearn.core.runtime import stage_main
 
 
 @stage_main
@@ -17,9 +18,10 @@ def main() -> None:
     ap.add_argument("--models-dir", type=Path, default=Path("data/models"))
     ap.add_argument("--evals-dir", type=Path, default=Path("data/evals"))
     ap.add_argument("--saes-dir", type=Path, default=Path("data/saes"))
+    ap.add_argument("--settings", type=Path, required=True, help="written by check_params")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
-    params = load_params()
+    cfg = load_settings(args.settings, ReportSettings)
     models = [ModelInputs(
         name=name, domain=spec.domain,
         lm_metrics=args.metrics / name / "train_lm" / "metrics.json",
@@ -30,11 +32,11 @@ def main() -> None:
                         eval_metrics=args.metrics / "saes" / sae / "eval" / "metrics.json",
                         features=args.evals_dir / sae / "features.safetensors",
                         weights=args.saes_dir / sae)
-              for sae, run in params.saes.items() if run.model == name])
-        for name, spec in params.models.items()]
+              for sae in spec.saes])
+        for name, spec in cfg.models.items()]
     with atomic_path(args.out) as tmp:
         tmp.mkdir()
-        build_report(models, tmp, params.report.n_features, params.report.n_examples,
+        build_report(models, tmp, cfg.n_features, cfg.n_examples,
                      args.metrics / "frontier" / "frontier.png", Path("data/universality"),
                      args.metrics / "universality" / "metrics.json", Path("data/culture_loop"),
                      args.metrics / "culture_loop" / "metrics.json", args.metrics / "toy")

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import torch
 
-from dictlearn.config import ParamsError, load_params
-from dictlearn.outputs import atomic_path, write_json
-from dictlearn.runtime import pick_device, stage_main
-from dictlearn.toy.outputs import metrics_json, weights, write_curves, write_plots, write_weights
+from dictlearn.core.schema import load_settings
+from dictlearn.core.outputs import atomic_path, write_json
+from dictlearn.core.runtime import pick_device, stage_main
+from dictlearn.toy.results import metrics_json, weights, write_curves, write_plots, write_weights
+from dictlearn.toy.config import ToySettings
 from dictlearn.toy.train import Problem, measure, run_sweep
 
 
@@ -18,14 +19,12 @@ from dictlearn.toy.train import Problem, measure, run_sweep
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sweep", required=True, help="an entry of toy.sweeps")
+    ap.add_argument("--settings", type=Path, required=True, help="written by check_params")
     ap.add_argument("--out", type=Path, required=True, help="data/toy/<sweep>")
     ap.add_argument("--metrics", type=Path, required=True, help="metrics/toy/<sweep>")
     args = ap.parse_args()
-    toy = load_params().toy
-    if args.sweep not in toy.sweeps:
-        raise ParamsError(f"toy.sweeps.{args.sweep}: no such sweep; expected one of "
-                          f"{sorted(toy.sweeps)}")
-    sweep = toy.sweeps[args.sweep]
+    toy = load_settings(args.settings, ToySettings)
+    sweep = toy.sweep
     if toy.threads:
         torch.set_num_threads(toy.threads)
     problem = Problem(toy.N, toy.m, toy.seed, pick_device(toy.device))
@@ -44,7 +43,8 @@ def main() -> None:
         tmp.mkdir()
         write_plots(tmp / "plots", sweep, rows)
         write_curves(tmp / "training.tsv", sweep, groups)
-        write_json(tmp / "metrics.json", metrics_json(sweep, rows, seconds, toy.steps))
+        write_json(tmp / "metrics.json", metrics_json(sweep, rows, toy.steps))
+        write_json(tmp / "timing.json", {"seconds": seconds})
     for v, r in zip(sweep.values, rows):
         print(f"toy@{args.sweep} {sweep.vary}={v:<8g} loss {r['loss']:.4f}  monosemantic "
               f"{r['mono_neurons']:4d}/{members[0].k if sweep.vary != 'k' else int(v)} "

@@ -6,26 +6,27 @@ from pathlib import Path
 import torch
 from dvclive import Live
 
-from dictlearn.config import load_params
-from dictlearn.prepared import load_split
+from dictlearn.core.schema import load_settings
+from dictlearn.domains.prepared import load_split
 from dictlearn.domains import get_domain
 from dictlearn.lm.checkpoint import build_gpt2, load_tokenizer
+from dictlearn.lm.config import TrainLMSettings
 from dictlearn.lm.train import train_lm
-from dictlearn.outputs import atomic_path, write_json, write_text
-from dictlearn.runtime import pick_device, seed_everything, stage_main
+from dictlearn.core.outputs import atomic_path, write_json, write_text
+from dictlearn.core.runtime import pick_device, seed_everything, stage_main
 
 
 @stage_main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", required=True)
+    ap.add_argument("--settings", type=Path, required=True, help="written by check_params")
     ap.add_argument("--prepared", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--metrics", type=Path, required=True, help="folder for metrics, curves, samples")
     args = ap.parse_args()
-    params = load_params()
-    spec = params.models[args.model]
-    cfg = params.train_lm[spec.domain]
+    settings = load_settings(args.settings, TrainLMSettings)
+    spec, cfg = settings.model, settings.train
     tokenizer = load_tokenizer(args.prepared)
     train = load_split(args.prepared, "train")
     val = load_split(args.prepared, "validation")
@@ -43,6 +44,7 @@ def main() -> None:
                                                                  cfg, device)
         live.end()
         metrics.update(domain_metrics)
+        write_json(tmp_metrics / "timing.json", metrics.pop("timing"))
         write_json(tmp_metrics / "metrics.json", metrics)
         write_text(tmp_metrics / "samples.md", samples)
         model.to(torch.device("cpu")).save_pretrained(str(tmp_model), safe_serialization=True)

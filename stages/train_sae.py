@@ -6,30 +6,32 @@ from pathlib import Path
 
 from dvclive import Live
 
-from dictlearn.config import load_params
+from dictlearn.core.schema import load_settings
 from dictlearn.lm.hooks import mlp_hook
-from dictlearn.outputs import atomic_path, write_json
-from dictlearn.runtime import pick_device, seed_everything, stage_main
-from dictlearn.sae import build_sae, save_sae
+from dictlearn.core.outputs import atomic_path, write_json
+from dictlearn.core.runtime import pick_device, seed_everything, stage_main
+from dictlearn.sae import sae_from_config, save_sae
+from dictlearn.sae.settings import SAERunSettings
 from dictlearn.sae.trainer import train_sae
-from dictlearn.store import ActivationStore, store_path
+from dictlearn.acts.store import ActivationStore, store_path
 
 
 @stage_main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--name", required=True, help="the SAE's key in params `saes`")
+    ap.add_argument("--settings", type=Path, required=True, help="written by check_params")
     ap.add_argument("--acts", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--metrics", type=Path, required=True)
     args = ap.parse_args()
-    params = load_params()
-    cfg, model = params.sae_for(args.name), params.saes[args.name].model
-    hook = mlp_hook(cfg.layer)
+    settings = load_settings(args.settings, SAERunSettings)
+    arch, cfg, model = settings.sae, settings.trainer, settings.model
+    hook = mlp_hook(arch.layer)
     store = ActivationStore(store_path(args.acts, hook))
     device = pick_device(cfg.device)
     seed_everything(cfg.seed)
-    sae = build_sae(cfg.architecture, store.d, cfg.d_sae, cfg)
+    sae = sae_from_config(arch, store.d)
     with atomic_path(args.out) as tmp_sae, atomic_path(args.metrics) as tmp_metrics:
         live = Live(str(tmp_metrics), report=None, save_dvc_exp=False, dvcyaml=None)
         result = train_sae(sae, store, cfg, device, live)
@@ -38,8 +40,9 @@ def main() -> None:
         save_sae(sae.cpu(), tmp_sae, log_density, metadata={
             "hook_name": hook, "model_name": model, "sae_name": args.name,
             "model_sha256": store.attrs.get("model_sha256"),
-            **({sae.sparsity_knob: getattr(cfg, sae.sparsity_knob)} if sae.sparsity_knob else {}),
+            **({sae.sparsity_knob: sae.sparsity_coeff} if sae.sparsity_knob else {}),
             "input_scale": result["input_scale"], "training_tokens": cfg.training_tokens})
+        write_json(tmp_metrics / "timing.json", result.pop("timing"))
         write_json(tmp_metrics / "metrics.json", result)
     print(result)
 

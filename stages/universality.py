@@ -10,14 +10,14 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from dictlearn.config import load_params
+from dictlearn.core.schema import load_settings
 from dictlearn.lm.checkpoint import load_bridge
-from dictlearn.outputs import atomic_path, write_json
-from dictlearn.prepared import load_split
-from dictlearn.runtime import pick_device, stage_main
+from dictlearn.core.outputs import atomic_path, write_json
+from dictlearn.domains.prepared import load_split
+from dictlearn.core.runtime import pick_device, stage_main
 from dictlearn.sae import load_sae
-from dictlearn.sae.base import read_cfg
-from dictlearn.universality import unit_activations, universality
+from dictlearn.sae.io import read_cfg
+from dictlearn.analysis.universality import UniversalitySettings, unit_activations, universality
 
 BINS = 20
 
@@ -32,19 +32,19 @@ def main() -> None:
     ap.add_argument("--models", type=Path, default=Path("data/models"))
     ap.add_argument("--saes", type=Path, default=Path("data/saes"))
     ap.add_argument("--prepared", type=Path, default=Path("data/prepared"))
+    ap.add_argument("--settings", type=Path, required=True, help="written by check_params")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--metrics", type=Path, required=True)
     args = ap.parse_args()
-    params = load_params()
-    cfg = params.universality
+    cfg = load_settings(args.settings, UniversalitySettings)
     names = cfg.saes if len(cfg.saes) >= 2 else []
     device = pick_device(cfg.device)
     feats, neurons = [], []
     if names:
-        split = load_split(args.prepared / params.saes[names[0]].domain, "validation",
+        split = load_split(args.prepared / cfg.runs[names[0]].domain, "validation",
                            cfg.max_sequences)
     for name in names:
-        run = params.saes[name]
+        run = cfg.runs[name]
         hook = read_cfg(args.saes / name)["metadata"]["hook_name"]
         bridge = load_bridge(args.models / run.model, device)
         f, n = unit_activations(bridge, load_sae(args.saes / name, device), hook, split.ids,

@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-from dictlearn.config import TrainLM
-from dictlearn.runtime import InputError
+from dictlearn.lm.config import TrainLM
+from dictlearn.core.errors import InputError
 
 WEIGHTS = "model.safetensors"
 

@@ -26,7 +26,7 @@ from dictlearn.report.features import FeatureStats, feature_page, purity_chart
 from dictlearn.report.html import bar_chart, heat_map, kv_table, num, page, table
 from dictlearn.report.probes import induction_scores, output_effects
 from dictlearn.report.toy import toy_html
-from dictlearn.runtime import InputError
+from dictlearn.core.errors import InputError
 
 HEADLINE = ("explained_variance", "l0", "dead_fraction", "dense_fraction", "ce_loss_recovered",
             "shrinkage")

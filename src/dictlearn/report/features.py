@@ -12,7 +12,7 @@ from safetensors import safe_open
 
 from dictlearn.domains.base import Domain, escape
 from dictlearn.report.html import bar_chart, fmt, kv_table, page
-from dictlearn.runtime import InputError
+from dictlearn.core.errors import InputError
 
 
 def label_purity(mass: torch.Tensor, count: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

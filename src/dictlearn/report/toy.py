@@ -21,10 +21,14 @@ def toy_html(folder: Path | None) -> str:
         var, members = result["variable"], list(result["members"].values())
         members.sort(key=lambda r: r[var])
         best = result["best"]
+        timing = f.parent / "timing.json"  # machine-dependent, kept apart from the metrics
+        seconds = json.loads(timing.read_text(encoding="utf-8"))["seconds"] \
+            if timing.is_file() else None
         rows.append([escape(sweep), escape(var), str(len(members)),
                      escape(f"{best[var]:g}"), num(best["mono_fraction"]),
                      num(best["features_with_mono_neuron"]),
-                     num(min(r["loss"] for r in members)), num(result["seconds"])])
+                     num(min(r["loss"] for r in members)),
+                     num(seconds) if seconds is not None else "–"])
         charts.append(bar_chart([r["mono_fraction"] for r in members],
                                 [f"{var}={r[var]:g}" for r in members],
                                 f"{sweep}: monosemantic fraction of neurons vs {var}",

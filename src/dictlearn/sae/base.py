@@ -1,6 +1,4 @@
-"""The SAE base class and its on-disk form, the SAELens 6 layout:
-`cfg.json`, `sae_weights.safetensors` (W_enc [d_in, d_sae], W_dec [d_sae, d_in], b_enc, b_dec,
-plus per-architecture extras) and `sparsity.safetensors` (log10 feature density).
+"""The SAE base class and the settings every architecture shares (saved by sae/io.py).
 
 An architecture is a subclass that defines `encode` (inference) and `training_loss`; the
 trainer drives every architecture through the same few hooks (`post_step`, the dead mask
@@ -13,30 +11,34 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-from dictlearn.runtime import InputError
+from dictlearn.core.schema import NonNegativeInt, PositiveInt, Strict
 
-if TYPE_CHECKING:
-    from dictlearn.config import SAE as SAEConfig
 
-CFG_FILE = "cfg.json"
-WEIGHTS_FILE = "sae_weights.safetensors"
-SPARSITY_FILE = "sparsity.safetensors"
-# SAELens treats a cfg.json without a 6.x version as pre-6 and drops its nested metadata
-SAELENS_FORMAT_VERSION = "6.54.12"
+class SAEConfig(Strict):
+    """What every architecture's settings hold; its own file adds its knobs (a subclass).
+    Read from params `sae` with the `saes.<name>` entry's overrides."""
+
+    architecture: str
+    layer: NonNegativeInt  # the SAE reads blocks.<layer>.mlp.hook_post
+    d_sae: PositiveInt
+
+    def knob_label(self) -> str:
+        """The sparsity setting in a few characters, for plots and tables."""
+        return self.architecture
 
 
 class SparseAutoencoder(nn.Module, ABC):
     """x ≈ decode(encode(x)); subclasses define the activation and the training loss."""
 
     architecture: ClassVar[str]  # our name (the registry key)
+    config: ClassVar[type[SAEConfig]]  # its settings schema (the knobs it reads from params)
     saelens_architecture: ClassVar[str]  # SAELens's name for the same inference computation
-    # the params.yaml `sae.*` coefficient the trainer passes (warmed up) as `sparsity_coeff`;
+    # the hparam holding the coefficient the trainer passes (warmed up) as `sparsity_coeff`;
     # None where sparsity is structural (TopK's k)
     sparsity_knob: ClassVar[str | None] = None
     # whether the trainer should resample dead features; False where the loss itself
@@ -127,8 +129,16 @@ class SparseAutoencoder(nn.Module, ABC):
 
     @classmethod
     def hparams_from_config(cls, cfg: SAEConfig) -> dict[str, Any]:
-        """This architecture's constructor arguments, read from the `sae` params section."""
+        """This architecture's constructor arguments beyond (d_in, d_sae), from its settings."""
         return {}
+
+    @classmethod
+    def from_config(cls, cfg: SAEConfig, d_in: int) -> SparseAutoencoder:
+        return cls(d_in, cfg.d_sae, **cls.hparams_from_config(cfg))
+
+    @property
+    def sparsity_coeff(self) -> float:
+        return float(getattr(self, self.sparsity_knob)) if self.sparsity_knob else 0.0
 
     def saelens_cfg(self) -> dict[str, Any]:
         return {"apply_b_dec_to_input": False}
@@ -136,66 +146,3 @@ class SparseAutoencoder(nn.Module, ABC):
     def extra_state(self) -> dict[str, torch.Tensor]:
         """Tensors saved beside W_enc, W_dec, b_enc, b_dec (SAELens names; also our names)."""
         return {}
-
-
-def save_sae(sae: SparseAutoencoder, out: Path, log_density: torch.Tensor,
-             metadata: dict[str, Any]) -> None:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    cfg = {
-        "architecture": sae.saelens_architecture,
-        "d_in": sae.d_in,
-        "d_sae": sae.d_sae,
-        "dtype": "float32",
-        "device": "cpu",
-        "normalize_activations": "none",
-        "reshape_activations": "none",
-        **sae.saelens_cfg(),
-        "metadata": {"sae_lens_version": SAELENS_FORMAT_VERSION,
-                     "dictlearn_architecture": sae.architecture,
-                     "dictlearn_hparams": sae.hparams(), **metadata},
-    }
-    (out / CFG_FILE).write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
-    tensors = {"W_enc": sae.W_enc, "W_dec": sae.W_dec, "b_enc": sae.b_enc, "b_dec": sae.b_dec,
-               **sae.extra_state()}
-    save_file({k: v.detach().float().cpu().contiguous() for k, v in tensors.items()},
-              str(out / WEIGHTS_FILE))
-    save_file({"sparsity": log_density.float().cpu().contiguous()}, str(out / SPARSITY_FILE))
-
-
-def read_cfg(path: Path) -> dict[str, Any]:
-    file = Path(path) / CFG_FILE
-    if not file.is_file():
-        raise InputError(f"{file}: SAE config not found; run `dvc repro train_sae` first")
-    try:
-        return json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise InputError(f"{file}: not valid JSON ({err})") from None
-
-
-def load_sae(path: Path, device: torch.device | str = "cpu") -> SparseAutoencoder:
-    from dictlearn.sae.registry import ARCHITECTURES
-
-    cfg = read_cfg(path)
-    name = cfg.get("metadata", {}).get("dictlearn_architecture")
-    if name not in ARCHITECTURES:
-        raise InputError(f"{Path(path) / CFG_FILE}: metadata.dictlearn_architecture is "
-                         f"{name!r}; expected one of {sorted(ARCHITECTURES)}")
-    sae = ARCHITECTURES[name](cfg["d_in"], cfg["d_sae"],
-                              **cfg["metadata"].get("dictlearn_hparams", {}))
-    weights = Path(path) / WEIGHTS_FILE
-    if not weights.is_file():
-        raise InputError(f"{weights}: SAE weights not found")
-    try:
-        state = load_file(str(weights))
-    except Exception as err:  # safetensors raises its own error type for a corrupt header
-        raise InputError(f"{weights}: not a readable safetensors file ({err})") from None
-    missing = set(sae.state_dict()) - set(state)
-    if missing:
-        raise InputError(f"{weights}: missing tensors {sorted(missing)}")
-    sae.load_state_dict({k: state[k] for k in sae.state_dict()})
-    return sae.to(device).eval()
-
-
-def load_log_density(path: Path) -> torch.Tensor:
-    return load_file(str(Path(path) / SPARSITY_FILE))["sparsity"]

@@ -7,17 +7,24 @@ Decoder norm and AuxK as in TopK."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 
 from dictlearn.sae.sparse import Support, batch_topk_flat
-from dictlearn.sae.topk import TopKSAE
+from dictlearn.sae.topk import TopKConfig, TopKSAE
 
 # weight of each batch's minimum in the running threshold (SAELens's topk_threshold_lr)
 THRESHOLD_MOMENTUM = 0.01
 
 
+class BatchTopKConfig(TopKConfig):
+    architecture: Literal["batchtopk"]  # type: ignore[assignment]  # k: on average per token
+
+
 class BatchTopKSAE(TopKSAE):
     architecture = "batchtopk"
+    config = BatchTopKConfig
     saelens_architecture = "jumprelu"
 
     def __init__(self, d_in: int, d_sae: int, k: int = 32, aux_k: int | None = None,

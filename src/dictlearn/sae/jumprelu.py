@@ -19,11 +19,12 @@ knob again (measured on the same data, 300k tokens: L0 coefficient 0.1 → L0 41
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
-from dictlearn.sae.base import SparseAutoencoder
+from dictlearn.core.schema import PositiveFloat
+from dictlearn.sae.base import SAEConfig, SparseAutoencoder
 from dictlearn.sae.sparse import (
     Support,
     column_counts,
@@ -107,24 +108,41 @@ class _DenseJumpReLUDecode(torch.autograd.Function):
                 None, None, None, None, None)
 
 
+class JumpReluConfig(SAEConfig):
+    architecture: Literal["jumprelu"]
+    l0_coeff: PositiveFloat  # weight of the number of active latents per token
+    # width of the straight-through estimators' rectangle kernel, initial threshold, and the
+    # thresholds' learning rate as a multiple of lr (they live on the pre-activations' scale)
+    jumprelu_bandwidth: PositiveFloat
+    jumprelu_init_threshold: PositiveFloat
+    jumprelu_threshold_lr_scale: PositiveFloat
+
+    def knob_label(self) -> str:
+        return f"l0_coeff={self.l0_coeff:g}"
+
+
 class JumpReluSAE(SparseAutoencoder):
     architecture = "jumprelu"
+    config = JumpReluConfig
     saelens_architecture = "jumprelu"
     sparsity_knob = "l0_coeff"
 
     def __init__(self, d_in: int, d_sae: int, bandwidth: float = 0.05,
-                 init_threshold: float = 0.01, threshold_lr_scale: float = 1.0):
+                 init_threshold: float = 0.01, threshold_lr_scale: float = 1.0,
+                 l0_coeff: float = 1.0):
         super().__init__(d_in, d_sae)
+        self.l0_coeff = l0_coeff
         self.bandwidth, self.init_threshold = bandwidth, init_threshold
         self.threshold_lr_scale = threshold_lr_scale
         self.threshold = torch.nn.Parameter(torch.full((d_sae,), init_threshold))
 
     def hparams(self) -> dict[str, Any]:
-        return {"bandwidth": self.bandwidth, "init_threshold": self.init_threshold}
+        return {"bandwidth": self.bandwidth, "init_threshold": self.init_threshold,
+                "l0_coeff": self.l0_coeff}
 
     @classmethod
-    def hparams_from_config(cls, cfg) -> dict[str, Any]:
-        return {"bandwidth": cfg.jumprelu_bandwidth,
+    def hparams_from_config(cls, cfg: JumpReluConfig) -> dict[str, Any]:
+        return {"l0_coeff": cfg.l0_coeff, "bandwidth": cfg.jumprelu_bandwidth,
                 "init_threshold": cfg.jumprelu_init_threshold,
                 "threshold_lr_scale": cfg.jumprelu_threshold_lr_scale}
 

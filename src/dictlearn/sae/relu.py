@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 import torch
 
-from dictlearn.sae.base import SparseAutoencoder
+from dictlearn.core.schema import PositiveFloat
+from dictlearn.sae.base import SAEConfig, SparseAutoencoder
 from dictlearn.sae.sparse import Support, gather_preacts, is_sparse_enough, sparse_decode
 
 
@@ -32,10 +35,31 @@ class _DenseReLUDecode(torch.autograd.Function):
         return grad_x, x.T @ g, g.sum(0), f.T @ grad_y, None, None
 
 
+class ReluConfig(SAEConfig):
+    architecture: Literal["relu"]
+    # weight of Σ f·‖W_dec row‖ per token (for inputs scaled to E‖x‖² = d_in)
+    l1_coeff: PositiveFloat
+
+    def knob_label(self) -> str:
+        return f"l1_coeff={self.l1_coeff:g}"
+
+
 class ReluSAE(SparseAutoencoder):
     architecture = "relu"
+    config = ReluConfig
     saelens_architecture = "standard"
     sparsity_knob = "l1_coeff"
+
+    def __init__(self, d_in: int, d_sae: int, l1_coeff: float = 5.0):
+        super().__init__(d_in, d_sae)
+        self.l1_coeff = l1_coeff
+
+    def hparams(self) -> dict[str, Any]:
+        return {"l1_coeff": self.l1_coeff}
+
+    @classmethod
+    def hparams_from_config(cls, cfg: ReluConfig) -> dict[str, Any]:
+        return {"l1_coeff": cfg.l1_coeff}
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(x @ self.W_enc + self.b_enc)

@@ -5,16 +5,37 @@ resampling: the top `aux_k` dead latents reconstruct what the live ones left ove
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
+from pydantic import model_validator
 
-from dictlearn.sae.base import SparseAutoencoder
+from dictlearn.core.schema import NonNegativeFloat, PositiveInt
+from dictlearn.sae.base import SAEConfig, SparseAutoencoder
 from dictlearn.sae.sparse import Support, gather_preacts, sparse_decode
+
+
+class TopKConfig(SAEConfig):
+    architecture: Literal["topk"]
+    k: PositiveInt  # active latents per token
+    # AuxK: dead latents that reconstruct the residual (null: d_in // 2), and the loss weight
+    # (Gao et al. 2024 use 1/32)
+    aux_k: PositiveInt | None
+    aux_coeff: NonNegativeFloat
+
+    @model_validator(mode="after")
+    def _k_fits(self) -> TopKConfig:
+        if self.k >= self.d_sae:
+            raise ValueError(f"k: {self.k} active latents need d_sae > k (d_sae = {self.d_sae})")
+        return self
+
+    def knob_label(self) -> str:
+        return f"k={self.k}"
 
 
 class TopKSAE(SparseAutoencoder):
     architecture = "topk"
+    config = TopKConfig
     saelens_architecture = "topk"
     resample_dead = False
 
@@ -31,7 +52,7 @@ class TopKSAE(SparseAutoencoder):
         return {"k": self.k, "aux_k": self.aux_k, "aux_coeff": self.aux_coeff}
 
     @classmethod
-    def hparams_from_config(cls, cfg) -> dict[str, Any]:
+    def hparams_from_config(cls, cfg: TopKConfig) -> dict[str, Any]:
         return {"k": cfg.k, "aux_k": cfg.aux_k, "aux_coeff": cfg.aux_coeff}
 
     def saelens_cfg(self) -> dict[str, Any]:

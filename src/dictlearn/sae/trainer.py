@@ -10,13 +10,36 @@ from __future__ import annotations
 import math
 import time
 
+from typing import Annotated
+
 import torch
+from pydantic import Field
 from tqdm import tqdm
 
-from dictlearn.config import SAE as SAEConfig
+from dictlearn.core.schema import Device, NonNegativeInt, PositiveFloat, PositiveInt, Strict
 from dictlearn.sae.base import SparseAutoencoder
 from dictlearn.sae.sparse import firing_counts
-from dictlearn.store import ActivationStore
+from dictlearn.acts.store import ActivationStore
+
+
+class TrainerConfig(Strict):
+    """How an SAE trains, whatever its architecture (params `sae`, per-entry overrides)."""
+
+    lr: PositiveFloat
+    warmup_steps: NonNegativeInt
+    decay_fraction: Annotated[float, Field(ge=0, le=1)]
+    batch_size: PositiveInt
+    training_tokens: PositiveInt
+    buffer_chunks: PositiveInt
+    # steps a feature must stay silent to count as dead: relu/jumprelu resample the dead ones
+    # every this many steps (until resample_until of training); topk/batchtopk feed them to AuxK
+    resample_every: PositiveInt
+    resample_until: Annotated[float, Field(ge=0, le=1)]
+    grad_clip: PositiveFloat
+    # bf16 autocast of the training step on a GPU (ignored on CPU: see sae/sparse.py)
+    autocast: bool
+    seed: int
+    device: Device
 
 
 def lr_multiplier(step: int, n_steps: int, warmup: int, decay_fraction: float) -> float:
@@ -69,7 +92,7 @@ class SAETrainer:
     """One optimiser step at a time on scaled batches, with the dead-feature statistics:
     `train_sae` drives it over a store, bench/sae_train.py over synthetic batches."""
 
-    def __init__(self, sae: SparseAutoencoder, cfg: SAEConfig, n_steps: int,
+    def __init__(self, sae: SparseAutoencoder, cfg: TrainerConfig, n_steps: int,
                  device: torch.device):
         self.sae, self.cfg, self.step_no = sae, cfg, 0
         self.device_type = device.type
@@ -80,7 +103,7 @@ class SAETrainer:
         self.sched = torch.optim.lr_scheduler.LambdaLR(
             self.opt, lambda s: lr_multiplier(s, n_steps, cfg.warmup_steps, cfg.decay_fraction))
         # the architecture's sparsity coefficient, warmed up linearly over the first 5% of steps
-        self.sparsity = getattr(cfg, sae.sparsity_knob) if sae.sparsity_knob else 0.0
+        self.sparsity = sae.sparsity_coeff
         self.sparsity_warmup = max(1, n_steps // 20)
         self.last_fired = torch.full((sae.d_sae,), -1, dtype=torch.long, device=device)
         self.density_from = n_steps - max(1, n_steps // 5)  # feature density over the last 20%
@@ -109,7 +132,7 @@ class SAETrainer:
         return parts, counts
 
 
-def train_sae(sae: SparseAutoencoder, store: ActivationStore, cfg: SAEConfig,
+def train_sae(sae: SparseAutoencoder, store: ActivationStore, cfg: TrainerConfig,
               device: torch.device, live=None, log_every: int = 20) -> dict:
     gen = torch.Generator().manual_seed(cfg.seed)
     scale, sample = input_scale(store, cfg.seed)
@@ -159,7 +182,7 @@ def train_sae(sae: SparseAutoencoder, store: ActivationStore, cfg: SAEConfig,
         "log_density": torch.log10(density.cpu() + 1e-10),
         "input_scale": scale,
         "steps": n_steps,
-        "tokens_per_s": n_steps * cfg.batch_size / elapsed,
-        "seconds": elapsed,
+        # machine-dependent: the stage writes these apart from the metrics
+        "timing": {"tokens_per_s": n_steps * cfg.batch_size / elapsed, "seconds": elapsed},
         "resampled": n_resampled,
     }

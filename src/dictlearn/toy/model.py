@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from dictlearn.config import ToyMember as Member
+from dictlearn.toy.config import ToyMember as Member
 
 MONOSEMANTIC = 0.999  # a neuron's top feature's share of its single-feature activations
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from tqdm import tqdm
 
-from dictlearn.config import Toy, ToyMember as Member, ToySweep as Sweep
+from dictlearn.toy.config import ToyMember as Member, ToyRun as Toy, ToySweep as Sweep
 from dictlearn.toy.data import (SparseBatch, feature_probabilities, random_embedder,
                                 sample_sparse)
 from dictlearn.toy.model import (Lamb, Params, Target, Workspace, cosine_factor,

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from dictlearn.domains.base import Domain, escape, heat
 from dictlearn.domains.culture.tasks import MARKER_POSITIONS, QUIZ_LEN, VOCAB_SIZE, make_quizzes
-from dictlearn.prepared import DATASET_DIR, TOKENIZER_FILE, load_split
+from dictlearn.domains.prepared import DATASET_DIR, TOKENIZER_FILE, load_split
 
 ANSWER_START = MARKER_POSITIONS[-1] + 1  # the 100 cells after the last marker are predicted
 # colours 0..10 (Fleuret's palette order is not needed for reading; distinct is what matters)

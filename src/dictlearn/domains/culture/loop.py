@@ -9,8 +9,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+
 from dictlearn.domains.culture.domain import ANSWER_START, GRID_CELLS, generate_answers
 from dictlearn.domains.culture.tasks import GENERATION_ORDER, MARKER_POSITIONS, make_quizzes
+
+
 
 MARKER = (11, 12, 13, 14)  # A, f(A), B, f(B): grid g of a quiz has marker MARKER[g]
 

@@ -4,7 +4,7 @@ A quiz is four 10×10 grids A, f(A), B, f(B): one transformation f, with one set
 (colours, direction, offset…), applied to two independently drawn grids. The fifteen tasks
 keep the reference's semantics and sampling distributions; where the reference resamples
 in a `while True` loop, we do the same rejection for every pending quiz at once. Tasks that
-walk the grid (path, fill, trajectory, bounce) live in `culture_tasks_paths.py`.
+walk the grid (path, fill, trajectory, bounce) live in `quiz_paths.py`.
 
 Token layout (the published dataset's): colours 0..10 (0 = background), markers
 11 = A, 12 = f(A), 13 = B, 14 = f(B); each grid is its marker then 100 cells, and a leading
@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from dictlearn.domains.culture import paths
+from dictlearn.domains.culture import quiz_paths
 from dictlearn.domains.culture.grids import (
     H, W, Grid, Rects, blank, colours, dot, paint, quiz, rect_mask, rect_sets,
     rejection, touching,
@@ -125,8 +125,8 @@ def _registry() -> dict[str, Callable[[np.random.Generator, int], np.ndarray]]:
     return {"replace_color": _replace_color, "translate": _translate, "grow": _grow,
             "half_fill": _half_fill, "frame": _frame, "detect": _detect, "scale": _scale,
             "symbols": _symbols, "corners": _corners, "contact": _contact,
-            "path": paths.path, "fill": paths.fill, "isometry": _isometry,
-            "trajectory": paths.trajectory, "bounce": paths.bounce}
+            "path": quiz_paths.path, "fill": quiz_paths.fill, "isometry": _isometry,
+            "trajectory": quiz_paths.trajectory, "bounce": quiz_paths.bounce}
 
 
 def _rect_quiz(rng: np.random.Generator, n: int, k: int,

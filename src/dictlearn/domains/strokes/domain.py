@@ -19,14 +19,14 @@ from tokenizers.models import WordLevel
 from tokenizers.pre_tokenizers import WhitespaceSplit
 from tqdm import tqdm
 
-from dictlearn.config import StrokesPrepare
+from dictlearn.domains.strokes.config import StrokesPrepare
 from dictlearn.domains.base import Domain, escape, shade
 from dictlearn.domains.strokes.fonts import Augment, augment, render_word, simplify
 from dictlearn.domains.strokes.svg import heat_colour, moves_svg
-from dictlearn.domains.strokes.tokens import ANGLE, MOVE, StrokeCodec, parse_moves
+from dictlearn.domains.strokes.tokens import StrokeCodec, is_stroke, parse_moves
 from dictlearn.domains.strokes.words import check_drawable, training_words
-from dictlearn.prepared import DATASET_DIR, TOKENIZER_FILE, load_split
-from dictlearn.runtime import InputError
+from dictlearn.domains.prepared import DATASET_DIR, TOKENIZER_FILE, load_split
+from dictlearn.core.errors import InputError
 
 EOS, SEP, PAD_LABEL = "<|endoftext|>", "<sep>", "<pad>"
 CODEC_FILE = "strokes.json"  # the codec and fonts, for evaluate_lm's legibility measure
@@ -40,10 +40,6 @@ def strokes_tokenizer(vocab: list[str]) -> Tokenizer:
     tok.pre_tokenizer = WhitespaceSplit()
     tok.add_special_tokens([EOS])
     return tok
-
-
-def is_stroke(token: str) -> bool:
-    return bool(ANGLE.match(token) or MOVE.match(token))
 
 
 class SampleWriter:
@@ -161,7 +157,7 @@ class StrokesDomain(Domain):
 
     def evaluate_lm(self, model, tokenizer, prepared: Path, cfg,
                     device) -> tuple[dict[str, float], str]:
-        from dictlearn.domains.strokes.evaluate import sample_words, stroke_accuracy
+        from dictlearn.domains.strokes.sampling import sample_words, stroke_accuracy
 
         metrics = {}
         n = cfg.eval_batches * cfg.batch_size

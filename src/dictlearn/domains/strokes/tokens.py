@@ -131,3 +131,8 @@ def parse_moves(tokens: list[str], unit: float = 1.0) -> list[Move]:
             pos = end
         angle = None
     return out
+
+
+def is_stroke(token: str) -> bool:
+    """A pen-move token (an angle, or pen + length), not a letter or a special token."""
+    return bool(ANGLE.match(token) or MOVE.match(token))

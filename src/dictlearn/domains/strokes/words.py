@@ -8,10 +8,10 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from dictlearn.config import StrokesPrepare
-from dictlearn.corpus import MANIFEST, read_corpus
+from dictlearn.domains.strokes.config import StrokesPrepare
+from dictlearn.corpus.fetch import MANIFEST, read_corpus
 from dictlearn.domains.strokes.fonts import drawable
-from dictlearn.runtime import InputError
+from dictlearn.core.errors import InputError
 
 
 def check_drawable(cfg: StrokesPrepare) -> None:

@@ -12,11 +12,11 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 from tokenizers import ByteLevelBPETokenizer
 from tqdm import tqdm
 
-from dictlearn.config import TextPrepare
-from dictlearn.corpus import MANIFEST, read_corpus
-from dictlearn.prepared import DATASET_DIR, TOKENIZER_FILE
+from dictlearn.domains.text.config import TextPrepare
+from dictlearn.corpus.fetch import MANIFEST, read_corpus
+from dictlearn.domains.prepared import DATASET_DIR, TOKENIZER_FILE
 from dictlearn.domains.base import Domain, escape, shade
-from dictlearn.runtime import InputError
+from dictlearn.core.errors import InputError
 
 EOS = "<|endoftext|>"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from safetensors.torch import save_file
 
-from dictlearn.config import ToySweep
-from dictlearn.outputs import write_tsv
+from dictlearn.toy.config import ToySweep
+from dictlearn.core.outputs import write_tsv
 from dictlearn.toy.model import single_feature_activations
 from dictlearn.toy.train import GroupResult, Problem
 
@@ -43,9 +43,9 @@ def write_weights(path: Path, tensors: dict, sweep: ToySweep) -> None:
     save_file(tensors, str(path), metadata=meta)
 
 
-def metrics_json(sweep: ToySweep, rows: list[dict], seconds: float, steps: int) -> dict:
+def metrics_json(sweep: ToySweep, rows: list[dict], steps: int) -> dict:
     best = max(range(len(rows)), key=lambda i: rows[i]["mono_fraction"])
-    return {"variable": sweep.vary, "steps": steps, "seconds": round(seconds, 1),
+    return {"variable": sweep.vary, "steps": steps,
             "best": {sweep.vary: _value(sweep, best), **rows[best]},
             "members": {str(i): {sweep.vary: _value(sweep, i), **r} for i, r in enumerate(rows)}}
 

@@ -11,7 +11,7 @@ import torch
 from tqdm import tqdm
 
 from dictlearn.domains.strokes.fonts import render_word, simplify
-from dictlearn.domains.strokes.tokens import StrokeCodec, parse_moves
+from dictlearn.domains.strokes.tokens import StrokeCodec, is_stroke, parse_moves
 
 EOS, SEP = "<|endoftext|>", "<sep>"
 
@@ -20,7 +20,6 @@ EOS, SEP = "<|endoftext|>", "<sep>"
 def stroke_accuracy(model, tokenizer, ids: torch.Tensor, batch_size: int,
                     device: torch.device) -> float:
     """Share of stroke-token targets that are the model's top prediction."""
-    from dictlearn.domains.strokes.domain import is_stroke
 
     vocab = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
     stroke = torch.tensor([is_stroke(t) for t in vocab])

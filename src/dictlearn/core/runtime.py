@@ -10,11 +10,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from dictlearn.config import ParamsError
+from dictlearn.core.errors import InputError, ParamsError
 
-
-class InputError(ValueError):
-    """A missing or corrupt input file; the message names the file and what was expected."""
+__all__ = ["InputError", "ParamsError", "pick_device", "seed_everything", "stage_main"]
 
 
 def pick_device(setting: str = "auto") -> torch.device:

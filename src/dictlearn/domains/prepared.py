@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from datasets import ClassLabel, load_from_disk
 
-from dictlearn.runtime import InputError
+from dictlearn.core.errors import InputError
 
 TOKENIZER_FILE = "tokenizer.json"
 DATASET_DIR = "dataset"

@@ -1,0 +1,1 @@
+"""Activation caching (cache_acts): zarr v3 stores of hook activations, and their reader."""

@@ -1,0 +1,1 @@
+"""Plumbing every stage shares: errors, atomic outputs, devices, settings schemas."""

@@ -1,0 +1,55 @@
+"""params `models` and `train_lm.<domain>`: which GPTs exist, their shape and their training."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, model_validator
+
+from dictlearn.core.schema import Device, NonNegativeInt, PositiveFloat, PositiveInt, Strict
+
+
+class ModelSpec(Strict):
+    """One entry of `models`: the domain it learns and its seed."""
+
+    domain: str
+    seed: int
+
+
+class Samples(Strict):
+    prompts: list[str]
+    max_new_tokens: PositiveInt
+    temperature: PositiveFloat
+
+
+class TrainLM(Strict):
+    n_layer: PositiveInt
+    n_head: PositiveInt
+    n_embd: PositiveInt
+    dropout: Annotated[float, Field(ge=0, lt=1)]
+    batch_size: PositiveInt
+    steps: PositiveInt
+    lr: PositiveFloat
+    min_lr_ratio: Annotated[float, Field(ge=0, le=1)]
+    warmup_steps: NonNegativeInt
+    weight_decay: Annotated[float, Field(ge=0)]
+    grad_clip: PositiveFloat
+    eval_every: PositiveInt
+    eval_batches: PositiveInt
+    device: Device
+    # domains that write samples (text, strokes) have them; culture measures quizzes instead
+    samples: Samples | None = None
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> TrainLM:
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        return self
+
+
+class TrainLMSettings(Strict):
+    """What train_lm@<model> reads (resolved by check_params): the model's entry and its
+    domain's training section."""
+
+    model: ModelSpec
+    train: TrainLM

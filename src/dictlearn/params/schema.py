@@ -1,0 +1,157 @@
+"""params.yaml as a whole: each section validated by its owner's schema (kept beside the
+code that reads it), then the checks that span sections (a model's domain exists, an SAE's
+layer is cached, ...). `check_params` runs this before any other stage."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from dictlearn.acts.caching import CacheActs
+from dictlearn.analysis.evals import EvalSAE
+from dictlearn.analysis.universality import Universality
+from dictlearn.core.errors import ParamsError
+from dictlearn.core.schema import Strict, problems
+from dictlearn.corpus.fetch import FetchCorpus
+from dictlearn.domains import DOMAINS, prepare_schema
+from dictlearn.domains.culture.config import CultureLoop
+from dictlearn.lm.config import ModelSpec, TrainLM
+from dictlearn.report.config import Report
+from dictlearn.sae import settings as sae_settings
+from dictlearn.sae.settings import SAEEntry, SAERunSettings
+from dictlearn.toy.config import Toy
+
+NAME = r"[a-z0-9][a-z0-9_-]*"
+
+
+class Params(Strict):
+    fetch_corpus: FetchCorpus
+    # prepare.<domain>: validated by the domain's own schema (domains/<d>/config.py)
+    prepare: dict[str, dict[str, Any]]
+    models: dict[str, ModelSpec] = Field(min_length=1)
+    train_lm: dict[str, TrainLM]
+    cache_acts: CacheActs
+    # the shared SAE settings: the trainer's knobs and every architecture's (sae/settings.py)
+    sae: dict[str, Any]
+    # one SAE per entry (train_sae@name, eval_sae@name): `sae` with the entry's overrides
+    saes: dict[str, SAEEntry] = Field(min_length=1)
+    eval_sae: EvalSAE
+    universality: Universality
+    culture_loop: CultureLoop
+    report: Report
+    toy: Toy
+
+    def prepare_settings(self, domain: str) -> BaseModel:
+        return prepare_schema(domain).model_validate(self.prepare[domain])
+
+    def sae_settings(self, name: str) -> SAERunSettings:
+        """The settings SAE `name` trains with: `sae` with the entry's overrides."""
+        if name not in self.saes:
+            raise ParamsError(f"saes.{name}: no such SAE; expected one of {sorted(self.saes)}")
+        return sae_settings.resolve(name, self.saes[name], self.sae)
+
+    @model_validator(mode="after")
+    def _sections(self) -> Params:
+        found: list[str] = []
+        for domain, section in self.prepare.items():
+            if domain not in DOMAINS:
+                found.append(f"prepare.{domain}: unknown domain; expected one of "
+                             f"{sorted(DOMAINS)}")
+                continue
+            try:
+                prepare_schema(domain).model_validate(section)
+            except ValidationError as err:
+                found += problems(err, f"prepare.{domain}")
+        found += sae_settings.check_defaults(self.sae)
+        if found:
+            raise ValueError("\n  ".join(found))
+        return self
+
+    @model_validator(mode="after")
+    def _models(self) -> Params:
+        for name, spec in self.models.items():
+            if not re.fullmatch(NAME, name):
+                raise ValueError(f"models.{name}: model names must match {NAME}")
+            if spec.domain not in DOMAINS:
+                raise ValueError(f"models.{name}.domain: unknown domain {spec.domain!r}; "
+                                 f"expected one of {sorted(DOMAINS)}")
+            if spec.domain not in self.prepare:
+                raise ValueError(f"prepare.{spec.domain}: missing, but models.{name} uses it")
+            if spec.domain not in self.train_lm:
+                raise ValueError(f"train_lm.{spec.domain}: missing, but models.{name} uses it")
+            n_layer = self.train_lm[spec.domain].n_layer
+            for layer in self.cache_acts.layers:
+                if layer >= n_layer:
+                    raise ValueError(
+                        f"cache_acts.layers: layer {layer} does not exist in models.{name} "
+                        f"(train_lm.{spec.domain}.n_layer = {n_layer})")
+        return self
+
+    @model_validator(mode="after")
+    def _saes(self) -> Params:
+        for name, run in self.saes.items():
+            if not re.fullmatch(NAME, name):
+                raise ValueError(f"saes.{name}: SAE names must match {NAME}")
+            if run.model not in self.models:
+                raise ValueError(f"saes.{name}.model: unknown model {run.model!r}; "
+                                 f"expected one of {sorted(self.models)}")
+            if run.domain != self.models[run.model].domain:
+                raise ValueError(f"saes.{name}.domain: {run.domain!r}, but models."
+                                 f"{run.model}.domain is {self.models[run.model].domain!r}")
+            cfg = self.sae_settings(name).sae
+            if cfg.layer not in self.cache_acts.layers:
+                raise ValueError(f"saes.{name}: layer {cfg.layer} is not cached; expected one "
+                                 f"of cache_acts.layers = {self.cache_acts.layers}")
+        return self
+
+    @model_validator(mode="after")
+    def _culture_loop_on_culture_models(self) -> Params:
+        for m in self.culture_loop.models:
+            if m not in self.models or self.models[m].domain != "culture":
+                raise ValueError(f"culture_loop.models: {m!r} is not a culture model of `models`")
+        if len(self.culture_loop.models) == 1:
+            raise ValueError("culture_loop.models: one model has nobody to quiz; list two or "
+                             "more (or none to turn the stage off)")
+        if self.culture_loop.models and "culture" not in self.prepare:
+            raise ValueError("culture_loop.models: listed, but there is no prepare.culture")
+        return self
+
+    @model_validator(mode="after")
+    def _universality_matches_models_trained_alike(self) -> Params:
+        names = self.universality.saes
+        for name in names:
+            if name not in self.saes:
+                raise ValueError(f"universality.saes: {name!r} is not an entry of `saes`")
+        models = [self.saes[n].model for n in names]
+        if len(set(models)) != len(models):
+            raise ValueError(f"universality.saes: one SAE per model expected, got models {models}")
+        domains = {self.saes[n].domain for n in names}
+        if len(domains) > 1:
+            raise ValueError(f"universality.saes: all on one domain expected, got {sorted(domains)}")
+        return self
+
+
+def parse_params(raw: object, source: str = "params.yaml") -> Params:
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        lines = problems(err)
+        raise ParamsError(f"{source}: {len(lines)} problem(s) in the params:\n  "
+                          + "\n  ".join(lines)) from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: params file not found (run from the repository root)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML: {err}") from None
+    return parse_params(raw, str(path))

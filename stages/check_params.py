@@ -1,0 +1,41 @@
+"""Stage check_params: params.yaml validated as a whole before any other stage runs (all of
+them depend on this one), then, per stage, the values it reads → data/params/.
+
+A refusal here comes before DVC has touched any other stage's outputs; this stage's own
+output is `persist`, so DVC keeps it too. A file is rewritten only when its content changes,
+so only the stages whose values changed re-run."""
+
+import argparse
+import json
+from pathlib import Path
+
+from dictlearn.core.outputs import write_text
+from dictlearn.core.runtime import stage_main
+from dictlearn.params import load_params
+from dictlearn.params.resolve import stage_settings
+
+
+@stage_main
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--params", type=Path, default=Path("params.yaml"))
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    settings = stage_settings(load_params(args.params))  # raises before anything is written
+    changed = []
+    for rel, values in settings.items():
+        path = args.out / rel
+        text = json.dumps(values, indent=1, sort_keys=True) + "\n"
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_text(path, text)
+            changed.append(rel.removesuffix(".json").replace("/", "@", 1))
+    wanted = {args.out / rel for rel in settings}
+    for stale in sorted(p for p in args.out.rglob("*.json") if p not in wanted):
+        stale.unlink()  # a stage removed from params.yaml
+    print(f"params valid; new settings for {len(changed)} of {len(settings)} stages"
+          + (": " + ", ".join(changed) if changed else ""))
+
+
+if __name__ == "__main__":
+    main()
