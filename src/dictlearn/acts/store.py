@@ -22,7 +22,7 @@ import torch
 import zarr
 from zarr.codecs import ZstdCodec
 
-from dictlearn.core.errors import InputError
+from dictlearn.core.errors import InputError, damaged, restore_hint
 
 INDEX_ARRAYS = {"token_ids": "int32", "seq": "int32", "pos": "int16", "label": "int16"}
 
@@ -108,17 +108,23 @@ class ActivationStore:
         path = Path(path)
         if not (path / "zarr.json").is_file():
             raise InputError(f"{path}: not a zarr v3 activation store (no zarr.json); "
-                             "run `dvc repro cache_acts` first")
+                             + restore_hint(path))
         self.path = path
-        self.group = zarr.open_group(str(path), mode="r")
-        self.attrs = dict(self.group.attrs)
-        self.acts = self.group["acts"]
+        try:
+            self.group = zarr.open_group(str(path), mode="r")
+            self.attrs = dict(self.group.attrs)
+            self.acts = self.group["acts"]
+        except Exception as err:  # zarr raises many types for a damaged store
+            raise damaged(path, err, "the activation store") from None
         self.n_tokens, self.d = self.acts.shape
         self.chunk_rows = self.acts.chunks[0]
         self.n_chunks = -(-self.n_tokens // self.chunk_rows)
 
     def read(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
-        return self.group[name][start:stop]
+        try:
+            return self.group[name][start:stop]
+        except Exception as err:
+            raise damaged(self.path / name, err, "a shard of the activation store") from None
 
     def sample(self, n: int, seed: int = 0) -> torch.Tensor:
         """`n` rows from random chunks (float32), e.g. to estimate statistics."""
@@ -133,7 +139,10 @@ class ActivationStore:
         return torch.from_numpy(np.concatenate(out)[:n].astype(np.float32))
 
     def _chunk(self, c: int) -> np.ndarray:
-        return self.acts[c * self.chunk_rows:(c + 1) * self.chunk_rows]
+        try:  # a shard's checksum catches corruption; say which store and how to restore it
+            return self.acts[c * self.chunk_rows:(c + 1) * self.chunk_rows]
+        except Exception as err:
+            raise damaged(self.path / "acts", err, "a shard of the activation store") from None
 
     def batches(self, batch_size: int, n_batches: int, buffer_chunks: int = 16,
                 seed: int = 0) -> Iterator[torch.Tensor]:

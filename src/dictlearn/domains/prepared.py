@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from datasets import ClassLabel, load_from_disk
 
-from dictlearn.core.errors import InputError
+from dictlearn.core.errors import InputError, restore_hint
 
 TOKENIZER_FILE = "tokenizer.json"
 DATASET_DIR = "dataset"
@@ -32,7 +32,7 @@ def load_split(prepared: Path, split: str, max_sequences: int | None = None) -> 
         ds = load_from_disk(str(path))[split]
     except (FileNotFoundError, KeyError) as err:
         raise InputError(f"{path}: no '{split}' split of a prepared dataset ({err}); "
-                         "run `dvc repro prepare` first") from None
+                         + restore_hint(path)) from None
     for col in ("input_ids", "label"):
         if col not in ds.column_names:
             raise InputError(f"{path}: column '{col}' missing from split '{split}'")

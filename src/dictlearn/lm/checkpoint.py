@@ -9,7 +9,7 @@ import torch
 from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
 from dictlearn.lm.config import TrainLM
-from dictlearn.core.errors import InputError
+from dictlearn.core.errors import InputError, damaged, restore_hint
 
 WEIGHTS = "model.safetensors"
 
@@ -29,8 +29,11 @@ def load_tokenizer(path: Path) -> PreTrainedTokenizerFast:
     path = Path(path)
     file = path / "tokenizer.json" if path.is_dir() else path
     if not file.is_file():
-        raise InputError(f"{file}: tokenizer.json not found")
-    tok = PreTrainedTokenizerFast(tokenizer_file=str(file))
+        raise InputError(f"{file}: tokenizer.json not found; " + restore_hint(file))
+    try:
+        tok = PreTrainedTokenizerFast(tokenizer_file=str(file))
+    except Exception as err:  # the tokenizers library raises its own exception type
+        raise damaged(file, err, "the tokenizer") from None
     eos = "<|endoftext|>"
     if tok.convert_tokens_to_ids(eos) is not None:
         tok.eos_token = tok.bos_token = tok.pad_token = eos
@@ -40,7 +43,7 @@ def load_tokenizer(path: Path) -> PreTrainedTokenizerFast:
 def check_checkpoint(path: Path) -> None:
     if not (Path(path) / WEIGHTS).is_file():
         raise InputError(f"{path}/{WEIGHTS}: model weights not found (only safetensors "
-                         "checkpoints are loaded); run `dvc repro train_lm` first")
+                         "checkpoints are loaded); " + restore_hint(path))
 
 
 def load_model(path: Path, device: torch.device | str = "cpu") -> GPT2LMHeadModel:
@@ -48,8 +51,8 @@ def load_model(path: Path, device: torch.device | str = "cpu") -> GPT2LMHeadMode
     try:
         model = AutoModelForCausalLM.from_pretrained(str(path), use_safetensors=True,
                                                      attn_implementation="eager")
-    except (OSError, ValueError) as err:
-        raise InputError(f"{path}: not a loadable GPT-2 checkpoint ({err})") from None
+    except Exception as err:  # safetensors and transformers raise their own types
+        raise damaged(path, err, "the GPT-2 checkpoint") from None
     return model.to(device).eval()
 
 
@@ -60,8 +63,8 @@ def load_bridge(path: Path, device: torch.device | str = "cpu"):
     check_checkpoint(path)
     try:  # the tokenizer is read from the checkpoint folder (saved there by train_lm)
         bridge = TransformerBridge.boot_transformers(str(path), device=str(device))
-    except (OSError, ValueError) as err:
-        raise InputError(f"{path}: not a loadable GPT-2 checkpoint ({err})") from None
+    except Exception as err:
+        raise damaged(path, err, "the GPT-2 checkpoint") from None
     return bridge.eval()
 
 

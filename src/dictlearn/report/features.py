@@ -12,7 +12,7 @@ from safetensors import safe_open
 
 from dictlearn.domains.base import Domain, escape
 from dictlearn.report.html import bar_chart, fmt, kv_table, page
-from dictlearn.core.errors import InputError
+from dictlearn.core.errors import InputError, damaged, restore_hint
 
 
 def label_purity(mass: torch.Tensor, count: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -35,10 +35,13 @@ class FeatureStats:
     @classmethod
     def load(cls, path: Path) -> FeatureStats:
         if not path.is_file():
-            raise InputError(f"{path}: feature statistics not found; run `dvc repro eval_sae`")
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata()
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            raise InputError(f"{path}: feature statistics not found; " + restore_hint(path))
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata()
+                tensors = {k: f.get_tensor(k) for k in f.keys()}
+        except Exception as err:  # safetensors raises its own error type
+            raise damaged(path, err, "the feature statistics file") from None
         return cls(tensors, json.loads(meta["label_names"]), int(meta["context_left"]))
 
     def __getitem__(self, key: str) -> torch.Tensor:

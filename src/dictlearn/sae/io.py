@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from dictlearn.core.errors import InputError
+from dictlearn.core.errors import InputError, damaged, restore_hint
 from dictlearn.sae.base import SparseAutoencoder
 from dictlearn.sae.registry import ARCHITECTURES
 
@@ -50,11 +50,11 @@ def save_sae(sae: SparseAutoencoder, out: Path, log_density: torch.Tensor,
 def read_cfg(path: Path) -> dict[str, Any]:
     file = Path(path) / CFG_FILE
     if not file.is_file():
-        raise InputError(f"{file}: SAE config not found; run `dvc repro train_sae` first")
+        raise InputError(f"{file}: SAE config not found; " + restore_hint(file))
     try:
         return json.loads(file.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
-        raise InputError(f"{file}: not valid JSON ({err})") from None
+        raise damaged(file, err, "the SAE config") from None
 
 
 def load_sae(path: Path, device: torch.device | str = "cpu") -> SparseAutoencoder:
@@ -67,11 +67,11 @@ def load_sae(path: Path, device: torch.device | str = "cpu") -> SparseAutoencode
                               **cfg["metadata"].get("dictlearn_hparams", {}))
     weights = Path(path) / WEIGHTS_FILE
     if not weights.is_file():
-        raise InputError(f"{weights}: SAE weights not found")
+        raise InputError(f"{weights}: SAE weights not found; " + restore_hint(weights))
     try:
         state = load_file(str(weights))
     except Exception as err:  # safetensors raises its own error type for a corrupt header
-        raise InputError(f"{weights}: not a readable safetensors file ({err})") from None
+        raise damaged(weights, err, "the SAE weights file") from None
     missing = set(sae.state_dict()) - set(state)
     if missing:
         raise InputError(f"{weights}: missing tensors {sorted(missing)}")
