@@ -72,6 +72,8 @@ def test_stage_declares_the_modules_it_imports(name, body):
     if any(d.startswith("src/dictlearn/domains/${") or d == "src/dictlearn/domains"
            for d in body["deps"]):
         used |= closure(*(SRC / "dictlearn" / "domains" / d / "domain.py" for d in DOMAINS))
+    if "src/dictlearn/params" in body["deps"]:  # validating prepare.<d> imports its schema
+        used |= closure(*(SRC / "dictlearn" / "domains" / d / "config.py" for d in DOMAINS))
     for f in used:
         assert any(f == d or d in f.parents for d in declared), \
             f"{name}: imports {f.relative_to(ROOT)} but dvc.yaml does not list it"
@@ -80,24 +82,84 @@ def test_stage_declares_the_modules_it_imports(name, body):
             f"{name}: dvc.yaml lists {d.relative_to(ROOT)} but the stage never imports it"
 
 
-def test_declared_params_exist_in_every_profile():
+SECTIONS = ("fetch_corpus", "prepare", "models", "train_lm", "cache_acts", "sae", "saes",
+            "eval_sae", "universality", "culture_loop", "report", "toy")
+
+
+def test_check_params_declares_every_section_and_others_read_only_their_settings():
     spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    assert tuple(spec["check_params"]["params"]) == SECTIONS
     for profile in ("default", "ci", "gpu"):
         params = yaml.safe_load((ROOT / "profiles" / f"{profile}.yaml").read_text())
-        for name, body in stages():
-            # a stage foreach'd over a params section (toy: ${toy.sweeps}) has one key per entry
-            over = str(spec[name].get("foreach", ""))
-            keys = ["text"]
-            if over.startswith("${") and over != "${models}" and over != "${saes}":
-                node = params
-                for part in over[2:-1].split("."):
-                    node = node[part]
-                keys = list(node)
-                assert keys, f"{profile}: {name} iterates over an empty {over}"
-            for declared in body.get("params", []):
-                for k in keys:
-                    key = declared.replace("${key}", k).replace("${item.domain}", "text")
-                    node = params
-                    for part in key.split("."):
-                        assert part in node, f"{profile}: {name} declares missing param {key}"
-                        node = node[part]
+        assert tuple(params) == SECTIONS, f"{profile}: sections differ from check_params'"
+    for name, body in stages():
+        if name == "check_params":
+            continue
+        assert "params" not in body, f"{name}: reads its settings file, not params.yaml"
+        settings = [d for d in body["deps"] if d.startswith("data/params/")]
+        assert settings == [f"data/params/{name}/${{key}}.json" if "foreach" in spec[name]
+                            else f"data/params/{name}.json"], name
+        assert f"--settings {settings[0]}" in " ".join(body["cmd"].split()), name
+
+
+def expand(profile: str = "default") -> dict[str, list[str]]:
+    """Every stage instance of dvc.yaml with its deps, foreach items filled in."""
+    params = yaml.safe_load((ROOT / "profiles" / f"{profile}.yaml").read_text())
+    spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    out = {}
+    for name, st in spec.items():
+        if "foreach" not in st:
+            out[name] = st["deps"]
+            continue
+        over = st["foreach"]
+        if isinstance(over, str):
+            node = params
+            for part in over[2:-1].split("."):
+                node = node[part]
+            over = node
+        for key, item in over.items():
+            deps = []
+            for d in st["do"]["deps"]:
+                d = d.replace("${key}", key)
+                for field, value in (item or {}).items():
+                    d = d.replace(f"${{item.{field}}}", str(value))
+                deps.append(d)
+            out[f"{name}@{key}"] = deps
+    return out
+
+
+def rerun_by(module: str, profile: str = "default") -> set[str]:
+    """The stages whose declared deps contain `module` (what DVC re-runs when it changes,
+    besides what consumes their outputs)."""
+    path = Path(module)
+    return {name for name, deps in expand(profile).items()
+            if any(path == Path(d) or Path(d) in path.parents for d in deps)}
+
+
+def every(stage: str, profile: str = "default") -> set[str]:
+    return {n for n in expand(profile) if n.split("@")[0] == stage}
+
+
+@pytest.mark.parametrize("module, expected", [
+    # one module per package: an edit re-runs exactly the stages that import it
+    ("src/dictlearn/toy/model.py", lambda: every("toy")),
+    ("src/dictlearn/toy/config.py", lambda: every("toy") | {"check_params"}),
+    ("src/dictlearn/domains/strokes/fonts.py",
+     lambda: {"prepare@strokes", "train_lm@strokes", "eval_sae@strokes", "report"}),
+    ("src/dictlearn/domains/culture/tasks.py",
+     lambda: {"prepare@culture", "culture_loop", "report"} | {
+         f"{s}@culture-{i}" for s in ("train_lm", "eval_sae") for i in range(5)}),
+    ("src/dictlearn/lm/train.py", lambda: every("train_lm")),
+    ("src/dictlearn/acts/store.py",
+     lambda: every("cache_acts") | every("train_sae") | {"check_params"}),
+    ("src/dictlearn/sae/topk.py", lambda: every("train_sae") | every("eval_sae")
+     | {"check_params", "universality"}),
+    ("src/dictlearn/analysis/frontier.py", lambda: {"frontier"}),
+    ("src/dictlearn/report/build.py", lambda: {"report"}),
+    ("src/dictlearn/params/schema.py", lambda: {"check_params"}),
+    ("src/dictlearn/corpus/fetch.py", lambda: {"check_params", "fetch_corpus"} | every("prepare")
+     | every("train_lm") | every("eval_sae") | {"report"}),
+])
+def test_an_edit_reruns_only_the_stages_that_import_it(module, expected):
+    assert (ROOT / module).is_file()
+    assert rerun_by(module) == expected()

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,7 @@ def test_repro_from_nothing_then_sweep_only_reruns_sae(repo):
     saes = {f"{stage}@{name}" for stage in ("train_sae", "eval_sae")
             for name in params["saes"]} | {"frontier", "universality"}
     toys = {f"toy@{sweep}" for sweep in params["toy"]["sweeps"]}
-    assert ran(log) == {"fetch_corpus", "culture_loop", "report"} | saes | toys | {
+    assert ran(log) == {"check_params", "fetch_corpus", "culture_loop", "report"} | saes | toys | {
         f"{stage}@{name}" for stage, name in tuple(("prepare", d) for d in params["prepare"])
         + tuple((s, m) for s in ("train_lm", "cache_acts") for m in params["models"])}
     assert "up to date" in sh("dvc status", repo)
@@ -119,13 +120,71 @@ def test_repro_from_nothing_then_sweep_only_reruns_sae(repo):
     for path in ("data/prepared/text", "data/models/text", "data/saes/text"):
         assert before[path] == after[path], f"{path} differs between two runs"
     sh("git checkout -q HEAD -- dvc.lock metrics", repo)  # autostage staged the new lock
+    # timings are not metrics: re-running with the same params changes no metric
+    assert json.loads(sh("dvc metrics diff --json", repo)) == {}
+
+
+def changed_by(repo: Path, edit: str) -> set[str]:
+    """The stages `dvc status` reports after one params edit (applied with sed) once
+    check_params has resolved it; the edit is then undone."""
+    sh(f"sed -i -E '{edit}' params.yaml && ! git diff --quiet params.yaml", repo)
+    try:
+        sh("dvc repro -q check_params", repo)
+        return set(json.loads(sh("dvc status --json", repo) or "{}"))
+    finally:
+        sh("git checkout -q params.yaml && dvc repro -q check_params", repo)
+
+
+def test_each_knob_reruns_only_what_reads_it(repo):
+    edits = {  # one knob each; what must re-run directly (their consumers follow)
+        r"s/^  l1_coeff: 3.0/  l1_coeff: 1.0/": {  # the ReLU entries without an override
+            "train_sae@text", "train_sae@culture-0", "train_sae@culture-1", "train_sae@strokes",
+            "frontier"},
+        r"s/^  k: 32/  k: 24/": set(),  # the only TopK entry overrides k
+        r"s/(text-topk-16: .*k: )16/\18/": {"train_sae@text-topk-16", "frontier"},
+        r"s/^  aux_coeff: 0.03125/  aux_coeff: 0.05/": {"train_sae@text-topk-16"},
+        r"s/^    jitter: 0.2/    jitter: 0.3/": {"prepare@strokes"},
+        r"/^  culture:/,/^  strokes:/s/^    lr: 0.003/    lr: 0.002/": {
+            "train_lm@culture-0", "train_lm@culture-1"},
+        r"s/^  max_sequences: 32/  max_sequences: 24/": {f"eval_sae@{n}" for n in (
+            "text", "text-topk-16", "culture-0", "culture-1", "strokes")},
+        r"s/(LR1: \{k: )64/\148/": {"toy@LR1"},
+        r"s/^  n_features: 10/  n_features: 12/": {"report"},
+    }
+    for edit, expected in edits.items():
+        assert changed_by(repo, edit) == expected, edit
+
+
+def test_bad_params_delete_nothing(repo):
+    before = {p: p.read_bytes() for p in (repo / "metrics").rglob("*") if p.is_file()}
+    (repo / "metrics/saes/text/eval/notes.json").write_text('{"not committed": 1}')
+    for edit, key in ((r"s/^  l1_coeff: 3.0/  l1_coef: 3.0/", "sae.l1_coef: unknown key"),
+                      (r"s/^  l1_coeff: 3.0/  l1_coeff: -1/", "sae.l1_coeff: Input should be"),
+                      (r"s/^  d_sae: 512/  d_sae: lots/", "sae.d_sae: Input should be")):
+        sh(f"sed -i -E '{edit}' params.yaml", repo)
+        proc = subprocess.run("dvc repro", cwd=repo, shell=True, capture_output=True, text=True,
+                              env={**os.environ, "PATH": f"{Path(sys.executable).parent}"
+                                   f"{os.pathsep}{os.environ['PATH']}"})
+        sh("git checkout -q params.yaml", repo)
+        assert proc.returncode != 0 and key in proc.stdout + proc.stderr, edit
+        assert "Running stage 'check_params'" in proc.stdout
+        assert ran(proc.stdout) == {"check_params"}, edit
+        for path, data in before.items():
+            assert path.read_bytes() == data, f"{path} changed after a refused run"
+        assert (repo / "metrics/saes/text/eval/notes.json").is_file()
+    (repo / "metrics/saes/text/eval/notes.json").unlink()
+    assert "up to date" in sh("dvc status", repo)
+
+
+def test_sweep_reruns_only_the_saes_that_read_it_and_queues_run_in_parallel(repo):
     log = sh("dvc exp run -S sae.l1_coeff=1.0", repo)
-    # every SAE shares `sae`, nothing upstream re-runs; the topk SAE ignores l1_coeff, so its
-    # re-run gives the same SAE bit for bit and DVC skips its eval
-    assert ran(log) == saes - {"eval_sae@text-topk-16"} | {"report"}
+    relu = {"text", "culture-0", "culture-1", "strokes"}
+    assert ran(log) == {"check_params", "frontier", "universality", "report"} | {
+        f"{s}@{n}" for s in ("train_sae", "eval_sae") for n in relu}
     diff = sh("dvc metrics diff --json", repo)
     changed = json.loads(diff)
     assert "l0" in changed.get("metrics/saes/text/eval/metrics.json", {})
+    assert "metrics/saes/text-topk-16/eval/metrics.json" not in changed
     assert "sae.l1_coeff" in sh("dvc params diff", repo)
     plots = sh("dvc plots show --json", repo)
     assert "train/l0" in plots and "metrics/frontier/explained_variance.tsv" in plots
@@ -133,3 +192,29 @@ def test_repro_from_nothing_then_sweep_only_reruns_sae(repo):
     table = sh("dvc exp show --csv", repo)  # one row per experiment: params and metrics
     for column in ("sae.l1_coeff", "explained_variance", "ce_loss_recovered"):
         assert column in table
+
+    # a queued sweep of two values, run side by side
+    sh("git checkout -q HEAD -- params.yaml dvc.lock metrics && dvc checkout -q", repo)
+    for value in ("0.5", "2.0"):
+        sh(f"dvc exp run --queue -S sae.l1_coeff={value} -n l1-{value.replace('.', '_')}", repo)
+    sh("dvc queue start -j 2", repo)
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        status = sh("dvc queue status", repo)
+        if not re.search(r"\b(Queued|Running)\b", status):
+            break
+        time.sleep(5)
+    assert status.count("Success") >= 2, status
+    rows = json.loads(sh("dvc exp show --json", repo))
+    found = {}
+    for rev in rows:
+        for exp in rev.get("experiments") or []:
+            for run in exp.get("revs", []):
+                data = run.get("data", {})
+                params = data.get("params", {}).get("params.yaml", {}).get("data", {})
+                metrics = data.get("metrics", {}).get(
+                    "metrics/saes/text/eval/metrics.json", {}).get("data", {})
+                if metrics:
+                    found[params["sae"]["l1_coeff"]] = metrics["l0"]
+    assert {0.5, 2.0} <= set(found), found
+    assert found[0.5] > found[2.0]  # a weaker penalty leaves more features on

@@ -1,5 +1,2 @@
-"""The static report: HTML/CSS only, opens from file://, every piece of text escaped."""
-
-from dictlearn.report.build import build_report
-
-__all__ = ["build_report"]
+"""The static report: HTML/CSS only, opens from file://, every piece of text escaped
+(build.py assembles it; config.py holds its settings)."""

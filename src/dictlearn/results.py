@@ -1,0 +1,115 @@
+"""The README's results tables, rendered from the committed metrics/ (and timing files) of
+the last full `dvc repro`: `python -m dictlearn.results` rewrites the block between the
+markers in README.md, `--check` exits 1 when the README and metrics/ disagree (a test runs
+it), so no figure in the README outlives the run it came from."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _f(value: object, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _minutes(seconds: object) -> str:
+    return "–" if seconds is None else f"{seconds / 60:.1f}"
+
+
+def models_table(metrics: Path) -> list[str]:
+    rows = ["| model | validation loss | domain measure | train tokens | train minutes |",
+            "|---|---|---|---|---|"]
+    for folder in sorted(p.parent for p in metrics.glob("*/train_lm/metrics.json")):
+        m, t = _json(folder / "metrics.json"), _json(folder / "timing.json")
+        if "accuracy_greedy" in m:
+            measure = f"quiz accuracy {_f(m['accuracy_greedy'])} greedy, {_f(m['accuracy_t1'])} at T=1"
+        elif "stroke_accuracy" in m:
+            measure = (f"stroke accuracy {_f(m['stroke_accuracy'])} "
+                       f"(held-out words {_f(m['stroke_accuracy_heldout'])})")
+        else:
+            measure = ", ".join(f"{k.removeprefix('val_loss_')} {_f(v)}" for k, v in m.items()
+                                if k.startswith("val_loss_"))
+        rows.append(f"| {folder.parent.name} | {_f(m.get('val_loss'))} | {measure} | "
+                    f"{m.get('train_tokens', '–'):,} | {_minutes(t.get('train_seconds'))} |")
+    return rows
+
+
+def saes_table(metrics: Path) -> list[str]:
+    rows = ["| SAE | L0 | explained variance | CE loss recovered | dead | train minutes |",
+            "|---|---|---|---|---|---|"]
+    for folder in sorted(p.parent for p in (metrics / "saes").glob("*/eval/metrics.json")):
+        m = _json(folder / "metrics.json")
+        t = _json(folder.parent / "train" / "timing.json")
+        rows.append(f"| {folder.parent.name} | {_f(m['l0'], 1)} | {_f(m['explained_variance'])} "
+                    f"| {_f(m['ce_loss_recovered'])} | {_f(m['dead_fraction'])} | "
+                    f"{_minutes(t.get('seconds'))} |")
+    return rows
+
+
+def studies_table(metrics: Path) -> list[str]:
+    rows = ["| study | result |", "|---|---|"]
+    u = _json(metrics / "universality" / "metrics.json")
+    for kind in ("features", "neurons"):
+        if kind in u:
+            rows.append(f"| universality, {kind} ({u['models']} models) | universal share "
+                        f"{_f(u[kind]['universal_share'])}, mean best correlation "
+                        f"{_f(u[kind]['mean_best_correlation'])} |")
+    loop = _json(metrics / "culture_loop" / "metrics.json")
+    if loop.get("enabled"):
+        kept = sum(v["kept"] for v in loop.values() if isinstance(v, dict) and "kept" in v)
+        made = sum(v["generated"] for v in loop.values() if isinstance(v, dict) and "generated" in v)
+        rows.append(f"| culture loop | {kept} quizzes kept of {made} generated |")
+    for path in sorted((metrics / "toy").glob("*/metrics.json")):
+        m = _json(path)
+        best = m["best"]
+        rows.append(f"| toy {path.parent.name} (varies {m['variable']}) | best "
+                    f"{m['variable']}={best[m['variable']]:g}: monosemantic fraction "
+                    f"{_f(best['mono_fraction'])}, loss {_f(best['loss'], 4)} |")
+    return rows if len(rows) > 2 else []
+
+
+def render(metrics: Path) -> str:
+    parts = [START, "", "Models:", "", *models_table(metrics), "", "SAEs:", "",
+             *saes_table(metrics)]
+    studies = studies_table(metrics)
+    if studies:
+        parts += ["", "Studies:", "", *studies]
+    return "\n".join(parts + ["", END])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--readme", type=Path, default=Path("README.md"))
+    ap.add_argument("--metrics", type=Path, default=Path("metrics"))
+    ap.add_argument("--check", action="store_true", help="exit 1 if the README is stale")
+    args = ap.parse_args(argv)
+    text = args.readme.read_text(encoding="utf-8")
+    if START not in text or END not in text:
+        print(f"error: {args.readme}: no {START} … {END} block", file=sys.stderr)
+        return 2
+    head, rest = text.split(START, 1)
+    new = head + render(args.metrics) + rest.split(END, 1)[1]
+    if args.check:
+        if new != text:
+            print(f"{args.readme}: results differ from {args.metrics}/; run "
+                  "`python -m dictlearn.results`", file=sys.stderr)
+            return 1
+        return 0
+    if new != text:
+        tmp = args.readme.with_name(f".{args.readme.name}.tmp")
+        tmp.write_text(new, encoding="utf-8")
+        tmp.replace(args.readme)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
