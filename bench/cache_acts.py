@@ -17,11 +17,11 @@ from pathlib import Path
 
 import torch
 
-from dictlearn.caching import cache_activations
-from dictlearn.config import load_params
+from dictlearn.acts.caching import cache_activations
+from dictlearn.core.runtime import pick_device
+from dictlearn.domains.prepared import Split
 from dictlearn.lm.checkpoint import build_gpt2, load_bridge
-from dictlearn.prepared import Split
-from dictlearn.runtime import pick_device
+from dictlearn.params import load_params
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
     args = ap.parse_args()
     params = load_params(args.params)
     spec = params.models[args.model]
-    lm_cfg, prep, cfg = params.train_lm[spec.domain], getattr(params.prepare, spec.domain), \
+    lm_cfg, prep, cfg = params.train_lm[spec.domain], params.prepare_settings(spec.domain), \
         params.cache_acts
     seq_len, vocab = prep.seq_len, prep.vocab_size
     device = pick_device(cfg.device)

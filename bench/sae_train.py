@@ -31,14 +31,28 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dictlearn.config import SAE as SAEConfig
-from dictlearn.sae import build_sae
+import yaml
+
+from dictlearn.sae import sae_from_config
+from dictlearn.sae.settings import SAEEntry, SAERunSettings, resolve
 from dictlearn.sae.trainer import SAETrainer
 from dictlearn.saelens_env import SAELENS_VERSION, SAELensUnavailable, saelens_python
 
 SAELENS_NAME = {"relu": "standard", "topk": "topk", "batchtopk": "batchtopk",
                 "jumprelu": "jumprelu"}
 SAELENS_SIDE = Path(__file__).with_name("saelens_side.py")
+# every SAE knob (schemas have no defaults): the default profile's `sae` section, with the
+# shapes and the batch of this benchmark
+PROFILE = Path(__file__).resolve().parents[1] / "profiles" / "default.yaml"
+
+
+def run_settings(name: str, d_sae: int, k: int, batch: int, steps: int,
+                 profile: Path = PROFILE) -> SAERunSettings:
+    """Architecture `name`'s settings and the trainer's, from the profile's `sae` section."""
+    shared = yaml.safe_load(profile.read_text(encoding="utf-8"))["sae"]
+    shared |= {"architecture": name, "d_sae": d_sae, "k": k, "batch_size": batch,
+               "training_tokens": steps * batch, "device": "cpu"}
+    return resolve(f"bench-{name}", SAEEntry(model="bench", domain="bench"), shared)
 
 
 def synthetic_batches(n: int, batch: int, d_in: int, seed: int = 0) -> torch.Tensor:
@@ -73,17 +87,16 @@ def ours(variant: str, batches: torch.Tensor, steps: int, warmup: int, k: int,
          d_sae: int) -> dict:
     name, l0 = parse_variant(variant)
     n, batch, d_in = batches.shape
-    cfg = SAEConfig(architecture=name, d_sae=d_sae, k=k, batch_size=batch,
-                    training_tokens=(steps + warmup) * batch)
+    run = run_settings(name, d_sae, k, batch, steps + warmup)
     torch.manual_seed(0)
-    sae = build_sae(name, d_in, d_sae, cfg)
+    sae = sae_from_config(run.sae, d_in)
     sae.init_weights(torch.Generator().manual_seed(0))
     with torch.no_grad():
         sae.b_dec.copy_(batches[0].mean(0))
         if l0:
             z = batches[0] @ sae.W_enc + sae.b_enc
             shift_to_l0(sae.b_enc, z, l0, getattr(sae, "init_threshold", 0.0))
-    trainer = SAETrainer(sae, cfg, steps + warmup, torch.device("cpu"))
+    trainer = SAETrainer(sae, run.trainer, steps + warmup, torch.device("cpu"))
     fired = 0
     for i in range(warmup + steps):
         if i == warmup:

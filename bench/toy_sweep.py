@@ -35,7 +35,7 @@ from pathlib import Path
 
 import torch
 
-from dictlearn.config import Toy, ToySweep
+from dictlearn.toy.config import ToyRun, ToySweep
 from dictlearn.toy.train import Problem, train_group
 
 LRS = [0.001, 0.002, 0.003, 0.005, 0.007, 0.01, 0.02, 0.03]
@@ -88,7 +88,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     N, m, k, eps = 512, 64, 1024, 1 / 64
-    sweep = ToySweep(k=k, eps=eps, vary="lr", values=LRS[:args.members])
+    # every setting spelled out (schemas have no defaults): the paper's decoder task, ReLU,
+    # uniform sampling, no bias decay, bias offset or L1; lr is the varied one
+    sweep = ToySweep(task="decoder", activation="relu", sampling="uniform", k=k, eps=eps,
+                     lr=LRS[0], decay=0.0, bias=0.0, l1=0.0, vary="lr",
+                     values=LRS[:args.members])
     members = sweep.members()
     problem = Problem(N, m, 0, device)
     load = os.getloadavg()
@@ -96,7 +100,8 @@ def main() -> None:
     figures: dict[str, float] = {}
 
     for dtype in ("float32", "bfloat16"):
-        toy = Toy(N=N, m=m, batch_size=args.batch, dtype=dtype)
+        toy = ToyRun(N=N, m=m, batch_size=args.batch, steps=args.warm + args.steps, seed=0,
+                     dtype=dtype, eval_batch=4096, threads=args.threads, device="auto")
 
         def batched(n, toy=toy):
             train_group(members, problem, toy, n, args.batch, desc="batched")

@@ -1,16 +1,23 @@
-"""Shared tiny fixtures: a corpus, a prepared text dataset, a trained-for-a-moment model."""
+"""Shared tiny fixtures: a corpus, a prepared text dataset, a trained-for-a-moment model;
+and settings built from the ci profile (schemas have no defaults: every field is explicit)."""
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import os
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import torch
+import yaml
+from pydantic import BaseModel
 
-from dictlearn.config import TextPrepare, TrainLM
-from dictlearn.corpus import MANIFEST, sha256_text
+from dictlearn.corpus.fetch import MANIFEST, sha256_text
+from dictlearn.domains.text.config import TextPrepare
+from dictlearn.lm.config import TrainLM
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -60,9 +67,59 @@ def corpus(tmp_path_factory) -> Path:
     return write_corpus(tmp_path_factory.mktemp("corpus"))
 
 
-TINY_PREPARE = TextPrepare(vocab_size=300, seq_len=32, val_fraction=0.2, seed=0)
-TINY_LM = TrainLM(n_layer=2, n_head=2, n_embd=32, batch_size=8, steps=30, lr=3e-3,
-                  warmup_steps=5, eval_every=1000, eval_batches=2)
+@functools.cache
+def _profile_text(name: str) -> str:
+    return (ROOT / "profiles" / f"{name}.yaml").read_text(encoding="utf-8")
+
+
+def profile(name: str = "ci") -> dict[str, Any]:
+    """profiles/<name>.yaml as raw params (a fresh copy: edit it freely)."""
+    return yaml.safe_load(_profile_text(name))
+
+
+def section(*path: str, name: str = "ci") -> dict[str, Any]:
+    """One section of a profile, e.g. section("prepare", "text") (a fresh copy)."""
+    out: Any = profile(name)
+    for key in path:
+        out = out[key]
+    return copy.deepcopy(out)
+
+
+S = TypeVar("S", bound=BaseModel)
+
+
+def from_ci(schema: type[S], *path: str, **overrides: Any) -> S:
+    """`schema` validated from the ci profile's section at `path`, some fields overridden."""
+    return schema.model_validate(section(*path) | overrides)
+
+
+def sae_run(architecture: str, **overrides: Any):
+    """The settings an SAE of `architecture` trains with: the ci profile's `sae` section with
+    `overrides` (any `sae` key: trainer knobs, d_sae, or this architecture's knobs)."""
+    from dictlearn.sae.settings import SAEEntry, resolve
+
+    defaults = section("sae") | {"architecture": architecture} | overrides
+    return resolve("test", SAEEntry(model="text", domain="text"), defaults)
+
+
+def identity_sae(d: int):
+    """ReLU(x) - ReLU(-x) = x exactly: a perfect reconstruction with 2·d features."""
+    from dictlearn.sae import build_sae
+
+    sae = build_sae("relu", d, 2 * d)
+    eye = torch.eye(d)
+    with torch.no_grad():
+        sae.W_enc.copy_(torch.cat([eye, -eye], dim=1))
+        sae.W_dec.copy_(torch.cat([eye, -eye], dim=0))
+        sae.b_enc.zero_()
+        sae.b_dec.zero_()
+    return sae
+
+
+TINY_PREPARE = from_ci(TextPrepare, "prepare", "text", vocab_size=300, seq_len=32,
+                       val_fraction=0.2, max_tokens_per_label=0, seed=0)
+TINY_LM = from_ci(TrainLM, "train_lm", "text", n_layer=2, n_head=2, n_embd=32, batch_size=8,
+                  steps=30, lr=3e-3, warmup_steps=5, eval_every=1000, eval_batches=2)
 
 
 @pytest.fixture(scope="session")
@@ -78,7 +135,7 @@ def prepared(corpus, tmp_path_factory) -> Path:
 def checkpoint(prepared, tmp_path_factory) -> Path:
     from dictlearn.lm.checkpoint import build_gpt2, load_tokenizer
     from dictlearn.lm.train import train_lm
-    from dictlearn.prepared import load_split
+    from dictlearn.domains.prepared import load_split
 
     tok = load_tokenizer(prepared)
     train, val = load_split(prepared, "train"), load_split(prepared, "validation")

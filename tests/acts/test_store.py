@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from dictlearn.runtime import InputError
-from dictlearn.store import ActivationStore, ActivationWriter
+from dictlearn.acts.store import ActivationStore, ActivationWriter
+from dictlearn.core.errors import InputError
 
 
 def write_store(path, n=1000, d=8, chunk_rows=64, chunks_per_shard=4, piece=37):

@@ -3,22 +3,10 @@ import math
 import pytest
 import torch
 
-from dictlearn.evals import ce_loss_recovered, evaluate_sae, log_frequency_histogram
+from conftest import identity_sae
+from dictlearn.analysis.evals import ce_loss_recovered, evaluate_sae, log_frequency_histogram
+from dictlearn.domains.prepared import load_split
 from dictlearn.lm.checkpoint import load_bridge
-from dictlearn.prepared import load_split
-from dictlearn.sae import build_sae
-
-
-def identity_sae(d):
-    """ReLU(x) - ReLU(-x) = x exactly: a perfect reconstruction with 2·d features."""
-    sae = build_sae("relu", d, 2 * d)
-    eye = torch.eye(d)
-    with torch.no_grad():
-        sae.W_enc.copy_(torch.cat([eye, -eye], dim=1))
-        sae.W_dec.copy_(torch.cat([eye, -eye], dim=0))
-        sae.b_enc.zero_()
-        sae.b_dec.zero_()
-    return sae
 
 
 def test_ce_loss_recovered_formula():

@@ -4,12 +4,18 @@ import csv
 import json
 
 import pytest
-import yaml
 
-from conftest import ROOT
-from dictlearn.config import parse_params
-from dictlearn.frontier import COLUMNS, collect, draw, write_tables
-from dictlearn.runtime import InputError
+from conftest import profile
+from dictlearn.analysis.frontier import COLUMNS, FrontierSettings, collect, draw, write_tables
+from dictlearn.core.errors import InputError
+from dictlearn.params import parse_params
+from dictlearn.params.resolve import stage_settings
+
+
+def frontier_settings(name):
+    """What check_params writes for the frontier stage of profile `name`."""
+    return FrontierSettings.model_validate(
+        stage_settings(parse_params(profile(name)))["frontier.json"])
 
 
 def metrics(l0, ev):
@@ -18,7 +24,7 @@ def metrics(l0, ev):
 
 
 def test_frontier_rows_tables_and_png(tmp_path):
-    params = parse_params(yaml.safe_load((ROOT / "profiles" / "default.yaml").read_text()))
+    params = frontier_settings("default")
     for i, name in enumerate(params.saes):
         (tmp_path / name / "eval").mkdir(parents=True)
         (tmp_path / name / "eval" / "metrics.json").write_text(
@@ -29,6 +35,8 @@ def test_frontier_rows_tables_and_png(tmp_path):
     assert by_name["text-topk-16"]["architecture"] == "topk"
     assert by_name["text-topk-16"]["knob"] == "k=16"
     assert by_name["text-relu-l1-6"]["knob"] == "l1_coeff=6"
+    assert by_name["text"]["knob"] == f"l1_coeff={profile('default')['sae']['l1_coeff']:g}"
+    assert by_name["text-jumprelu-l0-0_3"]["knob"] == "l0_coeff=0.3"
     # sorted by model, architecture, then L0: each architecture's line runs left to right
     keys = [(r["model"], r["architecture"], r["l0"]) for r in rows]
     assert keys == sorted(keys)
@@ -41,6 +49,6 @@ def test_frontier_rows_tables_and_png(tmp_path):
 
 
 def test_missing_metrics_name_the_sae_and_its_stage(tmp_path):
-    params = parse_params(yaml.safe_load((ROOT / "profiles" / "ci.yaml").read_text()))
+    params = frontier_settings("ci")
     with pytest.raises(InputError, match=r"run eval_sae@text"):
         collect(params, tmp_path)

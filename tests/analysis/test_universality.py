@@ -2,7 +2,7 @@
 
 import torch
 
-from dictlearn.universality import best_matches, standardize, universality
+from dictlearn.analysis.universality import best_matches, standardize, universality
 
 
 def test_a_permuted_rescaled_copy_matches_unit_for_unit():

@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import subprocess
@@ -6,8 +7,8 @@ import time
 
 import pytest
 
-from conftest import ROOT
-from dictlearn.outputs import atomic_path, write_json
+from conftest import ROOT, section
+from dictlearn.core.outputs import atomic_path, write_json
 
 
 def test_atomic_path_replaces_only_on_success(tmp_path):
@@ -29,7 +30,7 @@ def test_atomic_path_replaces_only_on_success(tmp_path):
 WRITER = """
 import sys, time
 from pathlib import Path
-from dictlearn.outputs import atomic_path
+from dictlearn.core.outputs import atomic_path
 with atomic_path(Path(sys.argv[1])) as tmp:
     tmp.mkdir()
     (tmp / "part-0").write_bytes(b"x" * 1000)
@@ -58,17 +59,16 @@ def test_sigkill_mid_write_leaves_nothing_finished_looking(tmp_path):
 def test_sigkilled_stage_keeps_the_old_output(tmp_path, prepared):
     """A real stage (train_lm) killed with SIGKILL while training: the previous model folder
     is untouched and no new folder appears."""
-    import yaml
-
-    params = yaml.safe_load((ROOT / "profiles" / "ci.yaml").read_text())
-    params["train_lm"]["text"].update(steps=100000, n_layer=2, n_embd=32, n_head=2)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    train = section("train_lm", "text") | dict(steps=100000, n_layer=2, n_embd=32, n_head=2)
+    settings = {"model": section("models", "text"), "train": train}
+    (tmp_path / "text.json").write_text(json.dumps(settings))  # as check_params writes it
     old = tmp_path / "models" / "text"
     old.mkdir(parents=True)
     (old / "model.safetensors").write_bytes(b"old weights")
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "stages" / "train_lm.py"), "--model", "text",
-         "--prepared", str(prepared), "--out", str(old), "--metrics", str(tmp_path / "m")],
+         "--settings", str(tmp_path / "text.json"), "--prepared", str(prepared),
+         "--out", str(old), "--metrics", str(tmp_path / "m")],
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while time.time() < deadline and not list(tmp_path.glob(".m.tmp-*/plots")):

@@ -2,13 +2,15 @@ import shutil
 
 import pytest
 import torch
+from pydantic import ValidationError
 from transformers import AutoModelForCausalLM
 
-from conftest import TINY_LM
+from conftest import TINY_LM, from_ci, section
+from dictlearn.core.errors import InputError
+from dictlearn.domains.prepared import load_split
 from dictlearn.lm.checkpoint import build_gpt2, load_bridge, load_model, load_tokenizer
+from dictlearn.lm.config import ModelSpec, TrainLM, TrainLMSettings
 from dictlearn.lm.train import train_lm, warmup_cosine
-from dictlearn.prepared import load_split
-from dictlearn.runtime import InputError
 
 
 def test_schedule_warms_up_then_decays_to_floor():
@@ -30,6 +32,28 @@ def test_training_lowers_validation_loss(prepared):
                      torch.device("cpu"), seed=0)
     assert after["val_loss"] < before["val_loss"] - 1.0
     assert {"val_loss_python", "val_loss_shakespeare"} <= set(after)
+    # machine-dependent figures live apart, so a re-run's metrics diff is empty
+    assert set(after["timing"]) == {"train_tokens_per_s", "train_seconds"}
+    assert after["timing"]["train_seconds"] > 0
+    assert after["train_tokens"] == TINY_LM.steps * TINY_LM.batch_size * train.seq_len
+    assert not {"train_tokens_per_s", "train_seconds"} & set(after)
+
+
+def test_settings_are_complete_and_checked():
+    cfg = from_ci(TrainLM, "train_lm", "culture")
+    assert cfg.samples is None  # culture measures quizzes, it writes no samples
+    assert from_ci(TrainLM, "train_lm", "text").samples.prompts
+    for key in ("lr", "dropout", "eval_every", "device"):
+        raw = section("train_lm", "text")
+        del raw[key]
+        with pytest.raises(ValidationError, match=rf"{key}\n\s+Field required"):
+            TrainLM.model_validate(raw)
+    with pytest.raises(ValidationError, match=r"n_embd \(64\) must be divisible by n_head"):
+        from_ci(TrainLM, "train_lm", "text", n_head=3)
+    spec = section("models", "text")
+    assert TrainLMSettings(model=spec, train=cfg).model.domain == "text"
+    with pytest.raises(ValidationError, match=r"seed\n\s+Field required"):
+        ModelSpec(domain="text")
 
 
 def test_checkpoint_loads_in_transformers_and_transformerlens(checkpoint):

@@ -1,15 +1,20 @@
+"""params.yaml as a whole (dictlearn.params): every profile is valid, and every problem is
+refused with a message naming its key, before any stage runs."""
+
+import json
 import subprocess
 import sys
 
 import pytest
 import yaml
 
-from conftest import ROOT
-from dictlearn.config import ParamsError, load_params, parse_params
+from conftest import ROOT, profile
+from dictlearn.params import ParamsError, load_params, parse_params
+from dictlearn.sae.trainer import TrainerConfig
 
 
-def raw(profile="default"):
-    return yaml.safe_load((ROOT / "profiles" / f"{profile}.yaml").read_text())
+def raw(name="default"):
+    return profile(name)
 
 
 @pytest.mark.parametrize("profile", ["default", "ci", "gpu"])
@@ -27,12 +32,22 @@ def test_unknown_key_is_named():
 def test_wrong_type_and_value_are_named():
     r = raw()
     r["sae"]["l1_coeff"] = "lots"
-    r["train_lm"]["text"]["steps"] = -3
     with pytest.raises(ParamsError) as err:
         parse_params(r)
     msg = str(err.value)
     assert "sae.l1_coeff" in msg and "'lots'" in msg
+    r = raw()
+    r["train_lm"]["text"]["steps"] = -3
+    r["eval_sae"]["dense_threshold"] = 1.5
+    with pytest.raises(ParamsError) as err:
+        parse_params(r)
+    msg = str(err.value)  # every problem of the typed sections at once
     assert "train_lm.text.steps" in msg and "greater than 0" in msg
+    assert "eval_sae.dense_threshold" in msg and "less than 1" in msg
+    r = raw()
+    r["prepare"]["text"]["val_fraction"] = 1.5
+    with pytest.raises(ParamsError, match=r"prepare\.text\.val_fraction: .*less than 1"):
+        parse_params(r)
 
 
 def test_cross_section_checks():
@@ -41,29 +56,58 @@ def test_cross_section_checks():
     with pytest.raises(ParamsError, match=r"saes\.text: layer 7 is not cached"):
         parse_params(r)
     r = raw()
-    r["models"]["x"] = {"domain": "poetry"}
+    r["models"]["x"] = {"domain": "poetry", "seed": 0}
     with pytest.raises(ParamsError, match=r"models\.x\.domain: unknown domain 'poetry'"):
         parse_params(r)
 
 
 def test_each_sae_is_the_shared_settings_with_its_overrides():
     params = parse_params(raw())
-    main, topk = params.sae_for("text"), params.sae_for("text-topk-16")
-    assert main == params.sae and main.architecture == "relu"
-    assert topk.architecture == "topk" and topk.k == 16 and topk.d_sae == params.sae.d_sae
+    main, topk = params.sae_settings("text"), params.sae_settings("text-topk-16")
+    shared_trainer = TrainerConfig.model_validate(
+        {k: params.sae[k] for k in TrainerConfig.model_fields})
+    assert main.model == "text" and main.trainer == shared_trainer
+    assert main.sae.architecture == "relu" and main.sae.l1_coeff == params.sae["l1_coeff"]
+    assert main.sae.d_sae == params.sae["d_sae"] and main.sae.layer == params.sae["layer"]
+    assert topk.sae.architecture == "topk" and topk.sae.k == 16
+    assert topk.sae.d_sae == params.sae["d_sae"] and topk.trainer == shared_trainer
     with pytest.raises(ParamsError, match="saes.nope: no such SAE"):
-        params.sae_for("nope")
+        params.sae_settings("nope")
+
+
+@pytest.mark.parametrize("path", [
+    ("sae", "l1_coeff"), ("sae", "lr"), ("sae", "jumprelu_bandwidth"), ("prepare", "text", "seed"),
+    ("prepare", "culture", "chunk"), ("prepare", "strokes", "unit"), ("train_lm", "text", "lr"),
+    ("cache_acts", "device"), ("eval_sae", "top_k"), ("universality", "threshold"),
+    ("culture_loop", "temperature"), ("report", "n_examples"), ("toy", "eval_batch"),
+    ("toy", "defaults", "lr"), ("fetch_corpus", "extra_files"),
+    ("fetch_corpus", "shakespeare", "include"),
+])
+def test_a_missing_knob_is_refused_naming_it(path):
+    """Schemas have no defaults: every knob is written in params.yaml."""
+    r = raw()
+    where = r
+    for key in path[:-1]:
+        where = where[key]
+    del where[path[-1]]
+    with pytest.raises(ParamsError) as err:
+        parse_params(r)
+    assert f"{'.'.join(path)}: " in str(err.value) and "missing" in str(err.value)
 
 
 @pytest.mark.parametrize("entry, message", [
     ({"model": "text", "domain": "text", "l1_coef": 2.0}, r"saes\.bad\.l1_coef: unknown key"),
     ({"model": "text", "domain": "text", "architecture": "gated"},
-     r"saes\.bad\.architecture: Input should be"),
+     r"saes\.bad\.architecture: 'gated'; expected one of"),
     ({"model": "text", "domain": "text", "architecture": "topk", "k": 99999},
-     r"saes\.bad: k: 99999 active latents need d_sae > k"),
+     r"saes\.bad\b.*k: 99999 active latents need d_sae > k"),
+    ({"model": "text", "domain": "text", "architecture": "topk", "l1_coeff": 2.0},
+     r"saes\.bad\.l1_coeff: not a knob of architecture topk"),
+    ({"model": "text", "domain": "text", "lr": -1.0},
+     r"saes\.bad\.lr: Input should be greater than 0"),
     ({"model": "nope", "domain": "text"}, r"saes\.bad\.model: unknown model 'nope'"),
     ({"model": "text", "domain": "culture"}, r"saes\.bad\.domain: 'culture', but models\.text"),
-    ({"domain": "text"}, r"saes\.bad\.model: Field required"),
+    ({"domain": "text"}, r"saes\.bad\.model: missing"),
 ])
 def test_bad_sae_entries_are_named(entry, message):
     r = raw()
@@ -80,32 +124,54 @@ def test_bad_yaml_and_missing_file(tmp_path):
         load_params(tmp_path / "nope.yaml")
 
 
-def test_stage_rejects_bad_params_before_touching_outputs(tmp_path):
+def check_params(params, out):
+    return subprocess.run(
+        [sys.executable, str(ROOT / "stages" / "check_params.py"), "--params", str(params),
+         "--out", str(out)], cwd=params.parent, capture_output=True, text=True)
+
+
+def test_check_params_rejects_bad_params_before_touching_outputs(tmp_path):
     r = raw("ci")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(r))
+    out = tmp_path / "params"
+    proc = check_params(tmp_path / "params.yaml", out)
+    assert proc.returncode == 0, proc.stderr
+    before = {p: p.read_text() for p in out.rglob("*.json")}
+    assert out / "train_sae" / "text.json" in before
     r["sae"]["architecture"] = "gated-typo"
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(r))
-    out = tmp_path / "saes"
-    out.mkdir()
-    (out / "cfg.json").write_text("{\"old\": true}")
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "stages" / "train_sae.py"), "--name", "text",
-         "--acts", "nowhere", "--out", str(out), "--metrics", str(tmp_path / "m")],
-        cwd=tmp_path, capture_output=True, text=True)
+    proc = check_params(tmp_path / "params.yaml", out)
     assert proc.returncode == 2
     assert "sae.architecture" in proc.stderr and "Traceback" not in proc.stderr
-    assert (out / "cfg.json").read_text() == "{\"old\": true}"
-    assert not (tmp_path / "m").exists()
+    assert {p: p.read_text() for p in out.rglob("*.json")} == before
+
+
+def test_check_params_rewrites_only_the_settings_that_change(tmp_path):
+    r = raw("ci")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(r))
+    out = tmp_path / "params"
+    assert check_params(tmp_path / "params.yaml", out).returncode == 0
+    mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*.json")}
+    r["eval_sae"]["top_k"] += 1
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(r))
+    proc = check_params(tmp_path / "params.yaml", out)
+    assert proc.returncode == 0, proc.stderr
+    changed = {p.relative_to(out).as_posix() for p in out.rglob("*.json")
+               if p.stat().st_mtime_ns != mtimes[p]}
+    assert changed == {f"eval_sae/{name}.json" for name in r["saes"]}
+    settings = json.loads((out / "eval_sae" / "text.json").read_text())
+    assert settings["top_k"] == r["eval_sae"]["top_k"]
 
 
 def test_profile_command_switches_params(tmp_path):
     (tmp_path / "profiles").mkdir()
     (tmp_path / "profiles" / "ci.yaml").write_text((ROOT / "profiles" / "ci.yaml").read_text())
     (tmp_path / "params.yaml").write_text("old: true\n")
-    proc = subprocess.run([sys.executable, "-m", "dictlearn.profile", "ci"], cwd=tmp_path,
+    proc = subprocess.run([sys.executable, "-m", "dictlearn.params.profile", "ci"], cwd=tmp_path,
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "params.yaml").read_text() == (ROOT / "profiles" / "ci.yaml").read_text()
-    proc = subprocess.run([sys.executable, "-m", "dictlearn.profile", "huge"], cwd=tmp_path,
+    proc = subprocess.run([sys.executable, "-m", "dictlearn.params.profile", "huge"], cwd=tmp_path,
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "profiles/huge.yaml" in proc.stderr
 

@@ -10,11 +10,11 @@ import subprocess
 import pytest
 import torch
 from safetensors.torch import save_file
-from test_evals import identity_sae
 
-from dictlearn.evals import context_activations, evaluate_sae
+from conftest import identity_sae
+from dictlearn.analysis.evals import context_activations, evaluate_sae
+from dictlearn.domains.prepared import load_split
 from dictlearn.lm.checkpoint import load_bridge
-from dictlearn.prepared import load_split
 from dictlearn.report.build import ModelInputs, SAEInputs, build_report
 from dictlearn.report.features import label_purity
 from dictlearn.sae import save_sae

@@ -1,12 +1,13 @@
-"""Shared SAE test data: a store of truly sparse activations, a small config, and a
-freshly initialised SAE of each architecture."""
+"""Shared SAE test data: a store of truly sparse activations, small settings (the ci
+profile's `sae` section with a few knobs changed), and a freshly initialised SAE of each
+architecture."""
 
 import numpy as np
 import torch
 
-from dictlearn.config import SAE as SAEConfig
-from dictlearn.sae import ARCHITECTURES, build_sae
-from dictlearn.store import ActivationStore, ActivationWriter
+from conftest import sae_run
+from dictlearn.acts.store import ActivationStore, ActivationWriter
+from dictlearn.sae import ARCHITECTURES, sae_from_config
 
 
 def sparse_store(path, n=8192, d=16, n_feat=32, seed=0):
@@ -23,9 +24,9 @@ def sparse_store(path, n=8192, d=16, n_feat=32, seed=0):
     return ActivationStore(path)
 
 
-CFG = SAEConfig(layer=0, d_sae=64, l1_coeff=1.0, lr=3e-3, warmup_steps=10, batch_size=256,
-                training_tokens=256 * 300, buffer_chunks=8, resample_every=100,
-                resample_until=0.5, seed=0)
+SMALL = dict(layer=0, d_sae=64, l1_coeff=1.0, lr=3e-3, warmup_steps=10, decay_fraction=0.2,
+             batch_size=256, training_tokens=256 * 300, buffer_chunks=8, resample_every=100,
+             resample_until=0.5, grad_clip=1.0, autocast=False, seed=0, device="cpu")
 
 
 NAMES = sorted(ARCHITECTURES)
@@ -35,13 +36,25 @@ KNOBS = {"relu": {}, "topk": {"k": 4}, "batchtopk": {"k": 4}, "jumprelu": {"l0_c
                                                                 "jumprelu_threshold_lr_scale": 3.0}}
 
 
-def cfg_for(name, **extra):
-    return CFG.model_copy(update={"architecture": name, **KNOBS[name], **extra})
+def run_for(name, **extra):
+    """SAERunSettings (.sae: the architecture's config, .trainer) of a small SAE `name`."""
+    return sae_run(name, **(SMALL | KNOBS[name] | extra))
+
+
+# the small ReLU SAE's settings and its trainer's
+RUN = run_for("relu")
+CFG = RUN.trainer
+
+
+def small_sae(name, d_in, **extra):
+    """A small SAE `name` built from its settings, with the trainer settings to train it."""
+    run = run_for(name, **extra)
+    return sae_from_config(run.sae, d_in), run.trainer
 
 
 def random_sae(name, d_in=8, d_sae=32, seed=0):
     """A freshly initialised SAE with non-zero biases and thresholds."""
-    sae = build_sae(name, d_in, d_sae, SAEConfig(architecture=name, d_sae=d_sae, k=4))
+    sae = sae_from_config(sae_run(name, d_sae=d_sae, k=4).sae, d_in)
     gen = torch.Generator().manual_seed(seed)
     sae.init_weights(gen)
     with torch.no_grad():

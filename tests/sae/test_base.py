@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from sae_fixtures import NAMES, cfg_for, random_sae, sparse_store
 from safetensors.torch import load_file
-from test_config import raw
+from sae_fixtures import NAMES, random_sae, small_sae, sparse_store
 
-from dictlearn.config import ParamsError, parse_params
+from conftest import profile
+from dictlearn.params import ParamsError, parse_params
 from dictlearn.sae import ARCHITECTURES, build_sae, load_sae, save_sae
-from dictlearn.sae.base import read_cfg
+from dictlearn.sae.io import read_cfg
 from dictlearn.sae.trainer import train_sae
 
 SAELENS_NAME = {"relu": "standard", "topk": "topk", "batchtopk": "jumprelu",
@@ -21,8 +21,7 @@ SAELENS_NAME = {"relu": "standard", "topk": "topk", "batchtopk": "jumprelu",
 @pytest.mark.parametrize("name", [n for n in NAMES if n != "relu"])  # relu: test_relu.py
 def test_each_architecture_learns_a_sparse_faithful_code(name, tmp_path):
     store = sparse_store(tmp_path / "s.zarr")
-    cfg = cfg_for(name)
-    sae = build_sae(name, store.d, cfg.d_sae, cfg)
+    sae, cfg = small_sae(name, store.d)
     result = train_sae(sae, store, cfg, torch.device("cpu"))
     x = torch.from_numpy(store.read("acts").astype(np.float32))
     with torch.no_grad():
@@ -78,25 +77,27 @@ def test_saelens_layout_round_trip_is_exact(name, tmp_path):
 
 
 def test_corrupt_weights_are_a_clear_error(tmp_path):
-    from dictlearn.runtime import InputError
+    from dictlearn.core.errors import InputError
 
     sae = build_sae("relu", 8, 16)
     sae.init_weights(torch.Generator().manual_seed(0))
     save_sae(sae, tmp_path, torch.zeros(16), {"hook_name": "blocks.0.mlp.hook_post"})
     (tmp_path / "sae_weights.safetensors").write_bytes(b"\x00garbage")
-    with pytest.raises(InputError, match="sae_weights.safetensors: not a readable safetensors"):
+    with pytest.raises(InputError, match=r"sae_weights\.safetensors: the SAE weights file is "
+                                         r"damaged .*; restore it with `dvc checkout"):
         load_sae(tmp_path)
 
 
 def test_bad_architecture_params_are_named():
-    r = raw()
+    r = profile("default")
     r["sae"].update(architecture="topk", k=r["sae"]["d_sae"])
     with pytest.raises(ParamsError, match=r"sae: k: .* need d_sae > k"):
         parse_params(r)
     r["sae"].update(architecture="gated")
     with pytest.raises(ParamsError, match=r"sae\.architecture"):
         parse_params(r)
-    r["sae"].update(architecture="jumprelu", l0_coeff=-1.0)
+    r["sae"].update(architecture="relu")
+    r["sae"].update(l0_coeff=-1.0)  # a knob of every architecture is checked, used or not
     with pytest.raises(ParamsError, match=r"sae\.l0_coeff"):
         parse_params(r)
     with pytest.raises(KeyError, match="unknown SAE architecture 'gated'"):

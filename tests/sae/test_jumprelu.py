@@ -2,9 +2,9 @@
 
 import pytest
 import torch
-from sae_fixtures import cfg_for, random_sae
+from sae_fixtures import random_sae, run_for
 
-from dictlearn.sae import build_sae
+from dictlearn.sae import sae_from_config
 from dictlearn.sae.jumprelu import JumpReluSAE
 from dictlearn.sae.trainer import SAETrainer
 
@@ -38,8 +38,10 @@ def test_jumprelu_threshold_gradient_is_the_rectangle_estimator():
 
 
 def test_thresholds_get_their_own_learning_rate():
-    cfg = cfg_for("jumprelu", jumprelu_threshold_lr_scale=50.0)
-    sae = build_sae("jumprelu", 8, 32, cfg)
+    run = run_for("jumprelu", d_sae=32, jumprelu_threshold_lr_scale=50.0)
+    cfg = run.trainer
+    sae = sae_from_config(run.sae, 8)
+    assert sae.threshold_lr_scale == 50.0
     trainer = SAETrainer(sae, cfg, n_steps=10, device=torch.device("cpu"))
     groups = {len(g["params"]): g["initial_lr"] for g in trainer.opt.param_groups}
     assert groups == {4: cfg.lr, 1: cfg.lr * 50.0}  # W_enc, b_enc, W_dec, b_dec | threshold

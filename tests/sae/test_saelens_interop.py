@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from dictlearn.config import SAE as SAEConfig
-from dictlearn.sae import ARCHITECTURES, build_sae, save_sae
+from conftest import sae_run
+from dictlearn.sae import ARCHITECTURES, sae_from_config, save_sae
 from dictlearn.saelens_env import SAELENS_VERSION, SAELensUnavailable, saelens_python
 
 D_IN, D_SAE = 12, 48
@@ -46,7 +46,7 @@ def saelens():
 def trained_looking(name: str) -> torch.nn.Module:
     """An SAE with non-trivial biases and thresholds, its input scale folded in."""
     torch.manual_seed(0)
-    sae = build_sae(name, D_IN, D_SAE, SAEConfig(architecture=name, d_sae=D_SAE, k=6))
+    sae = sae_from_config(sae_run(name, d_sae=D_SAE, k=6).sae, D_IN)
     sae.init_weights(torch.Generator().manual_seed(1))
     with torch.no_grad():
         sae.b_enc.normal_(0, 0.1)

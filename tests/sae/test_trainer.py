@@ -3,21 +3,42 @@ and bf16 autocast."""
 
 import pytest
 import torch
-from sae_fixtures import CFG, sparse_store
+from sae_fixtures import run_for, small_sae, sparse_store
 
-from dictlearn.config import SAE as SAEConfig
-from dictlearn.sae import build_sae
-from dictlearn.sae.trainer import lr_multiplier, resample_dead_features, train_sae
+from dictlearn.sae import build_sae, sae_from_config
+from dictlearn.sae.trainer import SAETrainer, lr_multiplier, resample_dead_features, train_sae
 
 
 def test_training_is_deterministic(tmp_path):
     store = sparse_store(tmp_path / "s.zarr")
-    cfg = CFG.model_copy(update={"training_tokens": 256 * 60})
-    a, b = build_sae("relu", store.d, 64), build_sae("relu", store.d, 64)
+    (a, cfg), (b, _) = (small_sae("relu", store.d, training_tokens=256 * 60) for _ in "ab")
     train_sae(a, store, cfg, torch.device("cpu"))
     train_sae(b, store, cfg, torch.device("cpu"))
     for k, v in a.state_dict().items():
         assert torch.equal(v, b.state_dict()[k]), k
+
+
+@pytest.mark.parametrize("name, knob", [("relu", "l1_coeff"), ("jumprelu", "l0_coeff")])
+def test_the_trainer_takes_the_sparsity_coefficient_from_the_sae(name, knob):
+    """The coefficient is the SAE's own (its settings → the instance), warmed up over the
+    first 5% of steps; TopK's sparsity is structural (k), so it has none."""
+    sae, cfg = small_sae(name, 8, **{knob: 0.7})
+    assert getattr(sae, knob) == sae.sparsity_coeff == 0.7
+    trainer = SAETrainer(sae, cfg, n_steps=100, device=torch.device("cpu"))
+    assert trainer.sparsity == 0.7 and trainer.sparsity_warmup == 5
+    seen, original = [], sae.training_loss
+
+    def recording(x, sparsity_coeff, dead=None):
+        seen.append(sparsity_coeff)
+        return original(x, sparsity_coeff, dead)
+
+    sae.training_loss = recording
+    x = torch.randn(32, 8)
+    for _ in range(6):
+        trainer.step(x)
+    assert seen == pytest.approx([0.7 * min(1, s / 5) for s in range(1, 7)])
+    topk, _ = small_sae("topk", 8)
+    assert topk.sparsity_knob is None and topk.sparsity_coeff == 0.0
 
 
 def test_resampled_dead_feature_fires_afterwards():
@@ -50,15 +71,14 @@ def test_bf16_autocast_step_tracks_the_f32_step(name):
     """The autocast path (on a GPU in practice; forced here on CPU, whose autocast has the
     same rules) runs every architecture in both regimes, keeps f32 weights and gradients,
     and gives nearly the f32 loss."""
-    from dictlearn.sae.trainer import SAETrainer
-
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(512, 16, generator=gen)
-    cfg = SAEConfig(architecture=name, d_sae=128, k=8, batch_size=512, training_tokens=512 * 4)
+    run = run_for(name, d_sae=128, k=8, batch_size=512, training_tokens=512 * 4)
+    cfg = run.trainer
     losses = {}
     for autocast in (False, True):
         for sparse in (False, True):  # dense fallback (half fire), then the sparse support
-            sae = build_sae(name, 16, 128, cfg)
+            sae = sae_from_config(run.sae, 16)
             sae.init_weights(torch.Generator().manual_seed(1))
             if sparse:  # each latent fires on ~5% of the tokens
                 with torch.no_grad():

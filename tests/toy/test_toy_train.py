@@ -5,15 +5,28 @@ a hand-built monosemantic model counts as fully monosemantic."""
 import pytest
 import torch
 
-from dictlearn.config import Toy, ToySweep
+from conftest import section
+from dictlearn.toy.config import ToyRun, ToySweep
 from dictlearn.toy.model import Params, cosine_factor
 from dictlearn.toy.train import Problem, measure, run_sweep, train_group
 
-TOY = Toy(N=48, m=12, batch_size=64, steps=40, eval_batch=512)
+
+def toy_run(**overrides):
+    """The ci profile's shared toy settings (float32, seed 0), some overridden."""
+    shared = {k: v for k, v in section("toy").items() if k in ToyRun.model_fields}
+    return ToyRun.model_validate(shared | {"dtype": "float32", "seed": 0} | overrides)
+
+
+def sweep_of(**kw):
+    """A sweep: the ci profile's toy.defaults with `kw` overridden."""
+    return ToySweep.model_validate(section("toy", "defaults") | kw)
+
+
+TOY = toy_run(N=48, m=12, batch_size=64, steps=40, eval_batch=512)
 
 
 def small(**kw):
-    return ToySweep(**({"k": 24, "decay": 0.03, "bias": -0.2} | kw))
+    return sweep_of(**({"k": 24, "decay": 0.03, "bias": -0.2} | kw))
 
 
 @pytest.mark.parametrize("sweep", [
@@ -74,9 +87,9 @@ def test_one_member_follows_the_authors_recipe():
 
 def test_hand_built_monosemantic_model_counts_as_fully_monosemantic():
     N = m = 16  # N = m: the embedding is orthonormal, so neuron i reads feature i alone
-    toy = Toy(N=N, m=m, eval_batch=256)
+    toy = toy_run(N=N, m=m, eval_batch=256)
     problem = Problem(N, m, 0)
-    sweep = ToySweep(k=N, vary="lr", values=[0.01, 0.02])
+    sweep = sweep_of(k=N, vary="lr", values=[0.01, 0.02])
     E = problem.Et.T  # [m, N]
     W_in = torch.stack([E.T, E.T])
     W_in[1, 0] = (E[:, 0] + E[:, 1]) / 2  # member 1: neuron 0 reads two features

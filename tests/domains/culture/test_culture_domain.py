@@ -3,12 +3,14 @@ import pytest
 import torch
 from transformers import PreTrainedTokenizerFast
 
-from dictlearn.config import CulturePrepare, CultureTask, TrainLM
+from conftest import from_ci
 from dictlearn.domains import get_domain
+from dictlearn.domains.culture.config import CulturePrepare, CultureTask
 from dictlearn.domains.culture.domain import ANSWER_START, quiz_accuracy
 from dictlearn.domains.culture.tasks import TASKS
+from dictlearn.domains.prepared import load_split
 from dictlearn.lm.checkpoint import build_gpt2
-from dictlearn.prepared import load_split
+from dictlearn.lm.config import TrainLM
 
 CFG = CulturePrepare(n_quizzes=200, tasks=["translate", "fill"], test_fraction=0.1,
                      heldout_per_task=5, chunk=64, seed=3)
@@ -17,7 +19,7 @@ CFG = CulturePrepare(n_quizzes=200, tasks=["translate", "fill"], test_fraction=0
 def test_config_task_names_match_the_generator():
     assert tuple(CultureTask.__args__) == TASKS
     with pytest.raises(ValueError, match="teleport"):
-        CulturePrepare(tasks=["teleport"])
+        CulturePrepare.model_validate(CFG.model_dump() | {"tasks": ["teleport"]})
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +81,8 @@ def test_cached_generation_matches_recomputing_every_prefix(prepared):
     from dictlearn.lm.checkpoint import build_gpt2
 
     torch.manual_seed(0)
-    model = build_gpt2(TrainLM(n_layer=2, n_head=2, n_embd=32), 15, 405, 0).eval()
+    cfg = from_ci(TrainLM, "train_lm", "culture", n_layer=2, n_head=2, n_embd=32)
+    model = build_gpt2(cfg, 15, 405, 0).eval()
     prompts = load_split(prepared, "heldout").ids[:3, :ANSWER_START]
     x = prompts
     with torch.no_grad():
@@ -90,7 +93,8 @@ def test_cached_generation_matches_recomputing_every_prefix(prepared):
 
 
 def test_evaluate_lm_reports_greedy_and_temperature_accuracy(prepared):
-    cfg = TrainLM(n_layer=1, n_head=1, n_embd=16, batch_size=4, eval_batches=1)
+    cfg = from_ci(TrainLM, "train_lm", "culture", n_layer=1, n_head=1, n_embd=16, batch_size=4,
+                  eval_batches=1)
     model = build_gpt2(cfg, 15, 405, 0)
     metrics, text = get_domain("culture").evaluate_lm(model, None, prepared, cfg, "cpu")
     assert {"accuracy_greedy", "accuracy_t1", "accuracy_order0_greedy"} & set(metrics)

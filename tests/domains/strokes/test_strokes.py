@@ -1,5 +1,6 @@
 """Strokes domain: fonts, augmentation, stroke tokens, prepared data, rendering, samples."""
 
+import json
 import subprocess
 import sys
 import typing
@@ -7,22 +8,26 @@ import typing
 import numpy as np
 import pytest
 import torch
-import yaml
 
-from conftest import ROOT
-from dictlearn.config import HersheyFont, StrokesPrepare, TrainLM
+from conftest import ROOT, from_ci, section
+from dictlearn.core.errors import InputError
 from dictlearn.domains import get_domain
-from dictlearn.domains.strokes.domain import EOS, SEP, is_stroke
+from dictlearn.domains.prepared import load_split
+from dictlearn.domains.strokes.config import HersheyFont, StrokesPrepare
+from dictlearn.domains.strokes.domain import EOS, SEP
 from dictlearn.domains.strokes.fonts import (Augment, Drawing, augment, font_names, render_word,
                                              simplify)
-from dictlearn.domains.strokes.tokens import StrokeCodec
-from dictlearn.prepared import load_split
-from dictlearn.runtime import InputError
+from dictlearn.domains.strokes.tokens import StrokeCodec, is_stroke
+from dictlearn.lm.config import TrainLM
 
 CODEC = StrokeCodec(angle_bins=24, length_bins=8, unit=1.5)
 AUG = Augment(slant_deg=12, scale=(0.8, 1.2), jitter=0.3, wobble=1.5)
-TINY = StrokesPrepare(words=["ab", "cab", "bad"], heldout_words=["dab"], n_samples=24,
-                      heldout_samples_per_word=2, val_fraction=0.25, max_len=128)
+# three words of its own (no corpus), in the ci profile's font, augmentation and tokens
+TINY = from_ci(StrokesPrepare, "prepare", "strokes", words=["ab", "cab", "bad"],
+               heldout_words=["dab"], corpus_words=0, min_word_len=1, max_word_len=6,
+               n_samples=24, heldout_samples_per_word=2, val_fraction=0.25, max_len=128,
+               fonts=["scripts"], slant_deg=10.0, scale=(0.9, 1.1), jitter=0.2, wobble=1.0,
+               simplify=1.0, angle_bins=24, length_bins=8, unit=1.5, seed=0)
 
 
 def nearest(points: np.ndarray, others: np.ndarray) -> np.ndarray:
@@ -126,11 +131,12 @@ def test_word_the_font_lacks_is_rejected_before_work(tmp_path):
     with pytest.raises(InputError, match=r"prepare\.strokes\.words: 'café'.*'scripts'"):
         get_domain("strokes").prepare(TINY.model_copy(update={"words": ["café"]}), None, tmp_path)
     assert not any(tmp_path.iterdir())
-    raw = yaml.safe_load((ROOT / "profiles" / "ci.yaml").read_text())
-    raw["prepare"]["strokes"]["heldout_words"] = ["naïve"]
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    settings = section("prepare", "strokes") | {"heldout_words": ["naïve"]}
+    StrokesPrepare.model_validate(settings)  # valid settings: the font decides, in prepare
+    (tmp_path / "strokes.json").write_text(json.dumps(settings))
     proc = subprocess.run([sys.executable, str(ROOT / "stages" / "prepare.py"), "--domain",
-                           "strokes", "--out", str(tmp_path / "out")],
+                           "strokes", "--settings", str(tmp_path / "strokes.json"),
+                           "--out", str(tmp_path / "out")],
                           cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 2 and "prepare.strokes.heldout_words" in proc.stderr
     assert not (tmp_path / "out").exists()
@@ -167,8 +173,9 @@ def test_evaluate_lm_reports_stroke_accuracy_and_samples(prepared):
     from dictlearn.lm.checkpoint import build_gpt2, load_tokenizer
     from dictlearn.lm.train import train_lm
 
-    cfg = TrainLM(n_layer=1, n_head=2, n_embd=32, batch_size=8, steps=20, warmup_steps=2,
-                  eval_batches=1, samples={"prompts": ["dab", "zz"], "max_new_tokens": 20})
+    cfg = from_ci(TrainLM, "train_lm", "strokes", n_layer=1, n_head=2, n_embd=32, batch_size=8,
+                  steps=20, warmup_steps=2, eval_every=200, eval_batches=1,
+                  samples={"prompts": ["dab", "zz"], "max_new_tokens": 20, "temperature": 0.8})
     tok = load_tokenizer(prepared)
     train, val = load_split(prepared, "train"), load_split(prepared, "validation")
     torch.manual_seed(0)

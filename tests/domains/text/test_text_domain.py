@@ -6,7 +6,7 @@ from transformers import PreTrainedTokenizerFast
 
 from conftest import TINY_PREPARE
 from dictlearn.domains import get_domain
-from dictlearn.prepared import load_split
+from dictlearn.domains.prepared import load_split
 
 
 def test_prepare_writes_tokenizer_and_labelled_splits(prepared):
