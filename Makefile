@@ -35,6 +35,8 @@ profile-%: $(VENV)/.installed
 	$(PY) -m dictlearn.profile $*
 
 bench: $(VENV)/.installed
+	# nanoGPT's model.py: NANOGPT=<checkout of karpathy/nanoGPT> (skipped without it)
+	$(RUN) python bench/train_lm.py $(if $(NANOGPT),--nanogpt $(NANOGPT)) $(if $(wildcard data/prepared/text),--quality data/prepared/text)
 	$(RUN) python bench/cache_acts.py
 	$(RUN) python bench/culture_gen.py
 	$(RUN) python bench/sae_train.py

@@ -119,9 +119,9 @@ def test_repro_from_nothing_then_sweep_only_reruns_sae(repo):
     after = out_hashes(repo)
     for path in ("data/prepared/text", "data/models/text", "data/saes/text"):
         assert before[path] == after[path], f"{path} differs between two runs"
-    sh("git checkout -q HEAD -- dvc.lock metrics", repo)  # autostage staged the new lock
     # timings are not metrics: re-running with the same params changes no metric
     assert json.loads(sh("dvc metrics diff --json", repo)) == {}
+    sh("git checkout -q HEAD -- dvc.lock metrics", repo)  # autostage staged the new lock
 
 
 def changed_by(repo: Path, edit: str) -> set[str]:

@@ -86,6 +86,52 @@ def render(metrics: Path) -> str:
     return "\n".join(parts + ["", END])
 
 
+def bench_train_lm(metrics: Path) -> str:
+    """bench/train_lm.py's figures (metrics/bench/train_lm.json), if it has been run."""
+    b = _json(metrics / "bench" / "train_lm.json")
+    if not b:
+        return "(no metrics/bench/train_lm.json yet: run `python bench/train_lm.py`)"
+    rows = ["| shape | ours fp32 | ours bf16 | bare step fp32 / bf16 | nanoGPT fp32 / bf16 | "
+            "loop ÷ bare (fp32, bf16) | ours bf16 ÷ nanoGPT fp32 |", "|---|---|---|---|---|---|---|"]
+    for name, r in b["shapes"].items():
+        t = {k: v["best"] for k, v in r["tokens_per_s"].items()}
+        nano = (f"{t['nanogpt_fp32']:,} / {t['nanogpt_bf16']:,}" if "nanogpt_fp32" in t
+                else "skipped")
+        ratio = _f(r.get("ours_bf16_over_nanogpt_fp32"), 2) + "×" \
+            if "ours_bf16_over_nanogpt_fp32" in r else "–"
+        rows.append(f"| {name} (batch {r['batch_size']} × {r['seq_len']}) | "
+                    f"{t['ours_loop_fp32']:,} | {t['ours_loop_bf16']:,} | "
+                    f"{t['ours_bare_fp32']:,} / {t['ours_bare_bf16']:,} | {nano} | "
+                    f"{_f(r['loop_over_bare_fp32'], 2)}, {_f(r['loop_over_bare_bf16'], 2)} | "
+                    f"{ratio} |")
+    m = b["machine"]
+    out = ["Training tokens/s (best of 3 alternating rounds after a warm-up call each; "
+           f"{m['cores']} cores, load {m['load_before']} before and {m['load_after']} after):",
+           "", *rows]
+    q = b.get("quality_text_default")
+    if q:
+        out += ["", f"Default text model trained to the end from one seed: validation loss "
+                f"{q['fp32']['val_loss']:.4f} in fp32, {q['bf16']['val_loss']:.4f} in bf16 "
+                f"({100 * q['relative_difference']:.2f}% apart), at "
+                f"{q['fp32']['train_tokens_per_s']:,.0f} and {q['bf16']['train_tokens_per_s']:,.0f}"
+                " tokens/s."]
+    return "\n".join(out)
+
+
+BLOCKS = {"results": render, "bench-train-lm": bench_train_lm}
+
+
+def render_blocks(text: str, metrics: Path) -> str:
+    for name, fn in BLOCKS.items():
+        start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+        if start in text and end in text:
+            head, rest = text.split(start, 1)
+            body = fn(metrics)
+            body = body.removeprefix(START).removesuffix(END).strip("\n")
+            text = f"{head}{start}\n{body}\n{end}{rest.split(end, 1)[1]}"
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--readme", type=Path, default=Path("README.md"))
@@ -96,8 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     if START not in text or END not in text:
         print(f"error: {args.readme}: no {START} … {END} block", file=sys.stderr)
         return 2
-    head, rest = text.split(START, 1)
-    new = head + render(args.metrics) + rest.split(END, 1)[1]
+    new = render_blocks(text, args.metrics)
     if args.check:
         if new != text:
             print(f"{args.readme}: results differ from {args.metrics}/; run "

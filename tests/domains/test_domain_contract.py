@@ -73,10 +73,6 @@ def test_render_html_escapes_a_script_token(name):
     assert "<script" not in samples_page and "&lt;script&gt;" in samples_page
 
 
-@pytest.mark.xfail(strict=True, raises=ModuleNotFoundError,
-                   reason="src/dictlearn/domains/__init__.py: get_domain and prepare_schema "
-                          "import dictlearn.domains.<name> before checking DOMAINS, so an "
-                          "unknown name is a ModuleNotFoundError, not the KeyError naming it")
 @pytest.mark.parametrize("lookup", [get_domain, prepare_schema])
 def test_unknown_domain_is_named(lookup):
     with pytest.raises(KeyError, match=r"unknown domain 'poetry'; expected one of"):

@@ -157,11 +157,10 @@ def test_toy_defaults_lr_reaches_exactly_the_sweeps_that_do_not_override_lr():
     before = resolved(raw)
     raw["toy"]["defaults"]["lr"] = 0.02
     after = resolved(raw)
-    # a sweep that varies lr has no lr of its own either: its settings carry the default,
-    # unused by its members (each takes one of `values`)
+    # a sweep that varies lr takes it from `values`, never from the default
     expected = {f"toy/{name}.json" for name, entry in raw["toy"]["sweeps"].items()
-                if "lr" not in entry}
-    assert {"toy/E1.json", "toy/LR1.json"} <= expected and "toy/K1.json" not in expected
+                if "lr" not in entry and entry["vary"] != "lr"}
+    assert "toy/E1.json" in expected and not {"toy/K1.json", "toy/LR1.json"} & expected
     assert changed(before, after) == expected
     assert after["toy/E1.json"]["sweep"]["lr"] == 0.02
     assert after["toy/K1.json"]["sweep"]["lr"] == raw["toy"]["sweeps"]["K1"]["lr"]

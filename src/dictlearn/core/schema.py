@@ -57,5 +57,6 @@ def problems(err: ValidationError, prefix: str = "") -> list[str]:
             msg = "missing (every knob is written in params.yaml; see profiles/default.yaml)"
         elif e["type"] != "value_error" and "input" in e:
             msg += f" (got {e['input']!r})"
-        lines.append(f"{key}: {msg}" if key else msg)
+        # a validator that names the full key itself (e.g. "prepare.text.seq_len: ...")
+        lines.append(msg if not key or msg.startswith(f"{key}.") else f"{key}: {msg}")
     return lines

@@ -28,11 +28,18 @@ def _known(name: str) -> tuple[str, str]:
 
 
 def get_domain(name: str) -> Domain:
-    module = importlib.import_module(f"dictlearn.domains.{name}.domain")
-    return getattr(module, _known(name)[0])()
+    cls = _known(name)[0]
+    return getattr(importlib.import_module(f"dictlearn.domains.{name}.domain"), cls)()
 
 
 def prepare_schema(name: str) -> type[BaseModel]:
     """The schema of params `prepare.<name>` (imports the domain's config.py only)."""
+    schema = _known(name)[1]
+    return getattr(importlib.import_module(f"dictlearn.domains.{name}.config"), schema)
+
+
+def writes_samples(name: str) -> bool:
+    """Whether the domain's LM writes samples (and so needs `train_lm.<name>.samples`)."""
+    _known(name)
     module = importlib.import_module(f"dictlearn.domains.{name}.config")
-    return getattr(module, _known(name)[1])
+    return bool(getattr(module, "WRITES_SAMPLES", False))

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from dictlearn.acts.caching import CacheActs
 from dictlearn.analysis.evals import EvalSAE
@@ -17,7 +17,7 @@ from dictlearn.analysis.universality import Universality
 from dictlearn.core.errors import ParamsError
 from dictlearn.core.schema import Strict, problems
 from dictlearn.corpus.fetch import FetchCorpus
-from dictlearn.domains import DOMAINS, prepare_schema
+from dictlearn.domains import DOMAINS, prepare_schema, writes_samples
 from dictlearn.domains.culture.config import CultureLoop
 from dictlearn.lm.config import ModelSpec, TrainLM
 from dictlearn.report.config import Report
@@ -54,10 +54,11 @@ class Params(Strict):
             raise ParamsError(f"saes.{name}: no such SAE; expected one of {sorted(self.saes)}")
         return sae_settings.resolve(name, self.saes[name], self.sae)
 
-    @model_validator(mode="after")
-    def _sections(self) -> Params:
+    @field_validator("prepare")
+    @classmethod
+    def _prepare(cls, prepare: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         found: list[str] = []
-        for domain, section in self.prepare.items():
+        for domain, section in prepare.items():
             if domain not in DOMAINS:
                 found.append(f"prepare.{domain}: unknown domain; expected one of "
                              f"{sorted(DOMAINS)}")
@@ -66,10 +67,17 @@ class Params(Strict):
                 prepare_schema(domain).model_validate(section)
             except ValidationError as err:
                 found += problems(err, f"prepare.{domain}")
-        found += sae_settings.check_defaults(self.sae)
         if found:
             raise ValueError("\n  ".join(found))
-        return self
+        return prepare
+
+    @field_validator("sae")
+    @classmethod
+    def _sae(cls, sae: dict[str, Any]) -> dict[str, Any]:
+        found = sae_settings.check_defaults(sae)
+        if found:
+            raise ValueError("\n  ".join(found))
+        return sae
 
     @model_validator(mode="after")
     def _models(self) -> Params:
@@ -83,6 +91,9 @@ class Params(Strict):
                 raise ValueError(f"prepare.{spec.domain}: missing, but models.{name} uses it")
             if spec.domain not in self.train_lm:
                 raise ValueError(f"train_lm.{spec.domain}: missing, but models.{name} uses it")
+            if writes_samples(spec.domain) and self.train_lm[spec.domain].samples is None:
+                raise ValueError(f"train_lm.{spec.domain}.samples: null, but the {spec.domain} "
+                                 "model writes samples; give prompts, max_new_tokens, temperature")
             n_layer = self.train_lm[spec.domain].n_layer
             for layer in self.cache_acts.layers:
                 if layer >= n_layer:

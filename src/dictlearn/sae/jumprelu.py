@@ -138,7 +138,7 @@ class JumpReluSAE(SparseAutoencoder):
 
     def hparams(self) -> dict[str, Any]:
         return {"bandwidth": self.bandwidth, "init_threshold": self.init_threshold,
-                "l0_coeff": self.l0_coeff}
+                "threshold_lr_scale": self.threshold_lr_scale, "l0_coeff": self.l0_coeff}
 
     @classmethod
     def hparams_from_config(cls, cfg: JumpReluConfig) -> dict[str, Any]:

@@ -5,6 +5,7 @@ so `sae.l1_coeff` changes the ReLU entries that do not override it, and nothing 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -89,6 +90,7 @@ def resolve(name: str, entry: SAEEntry, defaults: dict[str, Any]) -> SAERunSetti
             "sae": {k: merged[k] for k in COMMON | arch_knobs(arch)},
             "trainer": {k: merged[k] for k in TRAINER}})
     except ValidationError as err:
-        lines = [p.replace(f".sae.{arch}.", ".", 1).replace(".sae.", ".", 1)
-                 .replace(".trainer.", ".", 1) for p in problems(err, f"saes.{name}")]
+        # pydantic's location has the sections and the union member: saes.x.sae.topk.k → saes.x.k
+        lines = [re.sub(rf"^saes\.{re.escape(name)}\.(?:sae\.{arch}|sae|trainer)(?=[.:])",
+                        f"saes.{name}", p) for p in problems(err, f"saes.{name}")]
         raise ValueError("; ".join(lines)) from None

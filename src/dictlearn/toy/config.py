@@ -94,16 +94,19 @@ class Toy(ToyRun):
     def _sweeps(self) -> Toy:
         for name in self.sweeps:
             if not name.replace("_", "").replace("-", "").isalnum():
-                raise ValueError(f"sweeps.{name}: sweep names are letters, digits, - and _")
+                raise ValueError(f"toy.sweeps.{name}: sweep names are letters, digits, - and _")
             self.sweep(name)
         return self
 
     def sweep(self, name: str) -> ToySweep:
         """Sweep `name`: `defaults` with the entry's overrides; ValueError naming the key."""
         try:
-            return ToySweep.model_validate(self.defaults.model_dump() | self.sweeps[name])
+            sweep = ToySweep.model_validate(self.defaults.model_dump() | self.sweeps[name])
         except ValidationError as err:
-            raise ValueError("; ".join(problems(err, f"sweeps.{name}"))) from None
+            raise ValueError("; ".join(problems(err, f"toy.sweeps.{name}"))) from None
+        # every member sets the varied knob, so its default is never read: carry the first
+        # member's value instead, and a change of that default re-runs nothing
+        return sweep.model_copy(update={sweep.vary: getattr(sweep.member(0), sweep.vary)})
 
 
 class ToySettings(ToyRun):

@@ -15,6 +15,8 @@ HersheyFont = Literal["astrology", "cursive", "cyrilc_1", "cyrillic", "futural",
                       "greek", "greekc", "greeks", "japanese", "markers", "mathlow", "mathupp",
                       "meteorology", "music", "rowmand", "rowmans", "rowmant", "scriptc",
                       "scripts", "symbolic", "timesg", "timesi", "timesib", "timesr", "timesrb"]
+# train_lm.strokes.samples: the LM writes the words of its prompts
+WRITES_SAMPLES = True
 Word = Annotated[str, Field(pattern=r"^\S+$")]
 
 

@@ -7,6 +7,10 @@ from pydantic import Field
 from dictlearn.core.schema import Fraction, NonNegativeInt, Strict
 
 
+# train_lm.text.samples: the LM writes continuations of its prompts
+WRITES_SAMPLES = True
+
+
 class TextPrepare(Strict):
     vocab_size: Annotated[int, Field(ge=260, le=65536)]
     seq_len: Annotated[int, Field(ge=8)]
