@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -160,7 +161,7 @@ def main() -> None:
                                                  TrainLM.model_validate(train_lm_cfg["text"]))
         print("quality", json.dumps(result["quality_text_default"]))
     result["machine"] = machine(load)
-    if load <= (__import__("os").cpu_count() or 1):
+    if load <= (os.cpu_count() or 1):  # --force on a busy machine prints, never writes
         write_json(args.out, result)
         print(f"→ {args.out}")
 

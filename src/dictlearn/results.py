@@ -78,12 +78,11 @@ def studies_table(metrics: Path) -> list[str]:
 
 
 def render(metrics: Path) -> str:
-    parts = [START, "", "Models:", "", *models_table(metrics), "", "SAEs:", "",
-             *saes_table(metrics)]
+    parts = ["Models:", "", *models_table(metrics), "", "SAEs:", "", *saes_table(metrics)]
     studies = studies_table(metrics)
     if studies:
         parts += ["", "Studies:", "", *studies]
-    return "\n".join(parts + ["", END])
+    return "\n".join(parts)
 
 
 def bench_train_lm(metrics: Path) -> str:
@@ -126,9 +125,7 @@ def render_blocks(text: str, metrics: Path) -> str:
         start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
         if start in text and end in text:
             head, rest = text.split(start, 1)
-            body = fn(metrics)
-            body = body.removeprefix(START).removesuffix(END).strip("\n")
-            text = f"{head}{start}\n{body}\n{end}{rest.split(end, 1)[1]}"
+            text = f"{head}{start}\n{fn(metrics)}\n{end}{rest.split(end, 1)[1]}"
     return text
 
 

@@ -22,12 +22,13 @@ def stage_settings(p: Params) -> dict[str, dict[str, Any]]:
         out[f"train_lm/{name}.json"] = {"model": spec.model_dump(),
                                         "train": p.train_lm[spec.domain].model_dump()}
         out[f"cache_acts/{name}.json"] = p.cache_acts.model_dump()
-    for name in p.saes:
-        out[f"train_sae/{name}.json"] = p.sae_settings(name).model_dump()
+    runs = {name: p.sae_settings(name) for name in p.saes}
+    for name, run in runs.items():
+        out[f"train_sae/{name}.json"] = run.model_dump()
         out[f"eval_sae/{name}.json"] = p.eval_sae.model_dump()
     out["frontier.json"] = {"saes": {
-        name: {"model": run.model, "architecture": (cfg := p.sae_settings(name).sae).architecture,
-               "knob": cfg.knob_label()} for name, run in p.saes.items()}}
+        name: {"model": run.model, "architecture": run.sae.architecture,
+               "knob": run.sae.knob_label()} for name, run in runs.items()}}
     out["universality.json"] = {**p.universality.model_dump(), "runs": {
         name: {"model": p.saes[name].model, "domain": p.saes[name].domain}
         for name in p.universality.saes}}

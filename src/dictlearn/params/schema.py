@@ -28,6 +28,11 @@ from dictlearn.toy.config import Toy
 NAME = r"[a-z0-9][a-z0-9_-]*"
 
 
+def _check_name(section: str, name: str, what: str) -> None:
+    if not re.fullmatch(NAME, name):
+        raise ValueError(f"{section}.{name}: {what} names must match {NAME}")
+
+
 class Params(Strict):
     fetch_corpus: FetchCorpus
     # prepare.<domain>: validated by the domain's own schema (domains/<d>/config.py)
@@ -82,8 +87,7 @@ class Params(Strict):
     @model_validator(mode="after")
     def _models(self) -> Params:
         for name, spec in self.models.items():
-            if not re.fullmatch(NAME, name):
-                raise ValueError(f"models.{name}: model names must match {NAME}")
+            _check_name("models", name, "model")
             if spec.domain not in DOMAINS:
                 raise ValueError(f"models.{name}.domain: unknown domain {spec.domain!r}; "
                                  f"expected one of {sorted(DOMAINS)}")
@@ -105,8 +109,7 @@ class Params(Strict):
     @model_validator(mode="after")
     def _saes(self) -> Params:
         for name, run in self.saes.items():
-            if not re.fullmatch(NAME, name):
-                raise ValueError(f"saes.{name}: SAE names must match {NAME}")
+            _check_name("saes", name, "SAE")
             if run.model not in self.models:
                 raise ValueError(f"saes.{name}.model: unknown model {run.model!r}; "
                                  f"expected one of {sorted(self.models)}")
