@@ -32,16 +32,20 @@ def main() -> None:
     val = load_split(args.prepared, "validation")
     device = pick_device(cfg.device)
     seed_everything(spec.seed)
+    domain = get_domain(spec.domain)
     model = build_gpt2(cfg, len(tokenizer), train.seq_len, tokenizer.eos_token_id)
+    domain.init_model(model, cfg, spec.seed)
+    curves = domain.learning_curves(args.prepared, cfg, device)
     print(f"{args.model}: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
           f"{len(train.ids)} training sequences of {train.seq_len} tokens, device {device}")
 
     with atomic_path(args.out) as tmp_model, atomic_path(args.metrics) as tmp_metrics:
         live = Live(str(tmp_metrics), report=None, save_dvc_exp=False, dvcyaml=None)
         metrics = train_lm(model, train.ids, val.ids, val.labels, train.label_names, cfg,
-                           device, spec.seed, live)
-        domain_metrics, samples = get_domain(spec.domain).evaluate_lm(model, tokenizer, args.prepared,
-                                                                 cfg, device)
+                           device, spec.seed, live, domain.loss_weights(cfg, train.seq_len),
+                           curves)
+        domain_metrics, samples = domain.evaluate_lm(model, tokenizer, args.prepared, cfg,
+                                                     device)
         live.end()
         metrics.update(domain_metrics)
         write_json(tmp_metrics / "timing.json", metrics.pop("timing"))

@@ -76,3 +76,47 @@ def test_only_safetensors_weights_are_loaded(checkpoint, tmp_path):
     torch.save(sd, pickled / "pytorch_model.bin")
     with pytest.raises(InputError, match="only safetensors"):
         load_model(pickled)
+
+
+def test_weighted_loss_with_equal_weights_is_the_plain_loss(prepared):
+    from dictlearn.lm.train import weighted_loss
+
+    tok = load_tokenizer(prepared)
+    ids = load_split(prepared, "train").ids[:4]
+    torch.manual_seed(0)
+    model = build_gpt2(TINY_LM, len(tok), ids.shape[1], tok.eos_token_id)
+    plain = model(input_ids=ids, labels=ids).loss
+    ones = torch.ones(ids.shape[1] - 1)
+    assert weighted_loss(model, ids, ones * 3.0).item() == pytest.approx(plain.item(), rel=1e-5)
+    late = ones.clone()
+    late[: ids.shape[1] // 2] = 0.0  # only the second half counts
+    assert weighted_loss(model, ids, late).item() != pytest.approx(plain.item(), rel=1e-3)
+
+
+def test_curves_are_logged_against_training_tokens(prepared, tmp_path):
+    from dvclive import Live
+
+    tok = load_tokenizer(prepared)
+    train, val = load_split(prepared, "train"), load_split(prepared, "validation")
+    torch.manual_seed(0)
+    model = build_gpt2(TINY_LM, len(tok), train.seq_len, tok.eos_token_id)
+    cfg = TINY_LM.model_copy(update={"eval_every": 10})
+    calls = []
+
+    def curves(m):
+        calls.append(1)
+        return {"probe/value": float(len(calls))}
+    live = Live(str(tmp_path), report=None, save_dvc_exp=False, dvcyaml=None)
+    train_lm(model, train.ids, val.ids, val.labels, train.label_names, cfg,
+             torch.device("cpu"), seed=0, live=live, curves=curves)
+    live.end()
+    per_step = cfg.batch_size * train.seq_len
+    def x_of(tsv):  # dvclive's "step" column, which train_lm sets to the tokens so far
+        header, *rows = (tmp_path / "plots/metrics" / tsv).read_text().splitlines()
+        col = header.split("\t").index("step")
+        return [int(r.split("\t")[col]) for r in rows]
+    steps = x_of("probe/value.tsv")
+    # after steps 10 and 20, and at the end (step 30): x is the training tokens so far
+    assert steps == [10 * per_step, 20 * per_step, 30 * per_step]
+    loss_x = x_of("train/loss.tsv")
+    assert loss_x[0] == per_step and loss_x[-1] == 30 * per_step

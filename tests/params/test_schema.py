@@ -61,6 +61,22 @@ def test_cross_section_checks():
         parse_params(r)
 
 
+def test_quizzes_are_given_exactly_for_the_domains_that_pose_them():
+    r = raw()
+    r["train_lm"]["culture"]["quizzes"] = None
+    with pytest.raises(ParamsError, match=r"train_lm\.culture\.quizzes: null, but the culture"):
+        parse_params(r)
+    r = raw()
+    r["train_lm"]["text"]["quizzes"] = r["train_lm"]["culture"]["quizzes"]
+    with pytest.raises(ParamsError, match=r"train_lm\.text\.quizzes: given, but the text "
+                                          r"domain poses no quizzes"):
+        parse_params(r)
+    r = raw()
+    r["train_lm"]["culture"]["quizzes"]["prompt_loss_weight"] = 2.0
+    with pytest.raises(ParamsError, match=r"train_lm\.culture\.quizzes\.prompt_loss_weight"):
+        parse_params(r)
+
+
 def test_each_sae_is_the_shared_settings_with_its_overrides():
     params = parse_params(raw())
     main, topk = params.sae_settings("text"), params.sae_settings("text-topk-16")

@@ -38,8 +38,18 @@ def prepare_schema(name: str) -> type[BaseModel]:
     return getattr(importlib.import_module(f"dictlearn.domains.{name}.config"), schema)
 
 
-def writes_samples(name: str) -> bool:
-    """Whether the domain's LM writes samples (and so needs `train_lm.<name>.samples`)."""
+def _flag(name: str, flag: str) -> bool:
     _known(name)
     module = importlib.import_module(f"dictlearn.domains.{name}.config")
-    return bool(getattr(module, "WRITES_SAMPLES", False))
+    return bool(getattr(module, flag, False))
+
+
+def writes_samples(name: str) -> bool:
+    """Whether the domain's LM writes samples (and so needs `train_lm.<name>.samples`)."""
+    return _flag(name, "WRITES_SAMPLES")
+
+
+def poses_quizzes(name: str) -> bool:
+    """Whether the domain's sequences are quizzes, a prompt then an answer (and so it needs
+    `train_lm.<name>.quizzes`)."""
+    return _flag(name, "POSES_QUIZZES")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import torch
 from pydantic import BaseModel
@@ -30,6 +30,19 @@ class Domain(ABC):
                     cfg: BaseModel, device: torch.device) -> tuple[dict[str, float], str]:
         """Domain-specific metrics of a trained LM (on the prepared folder's data), and a
         human-readable samples text."""
+
+    def init_model(self, model: torch.nn.Module, cfg: BaseModel, seed: int) -> None:
+        """Domain-specific initialisation of a fresh LM (train_lm.<domain>); none by default."""
+
+    def loss_weights(self, cfg: BaseModel, seq_len: int) -> torch.Tensor | None:
+        """Per-target loss weights [seq_len - 1] for training; None: every token weighs 1."""
+        return None
+
+    def learning_curves(self, prepared: Path, cfg: BaseModel, device: torch.device
+                        ) -> Callable[[torch.nn.Module], dict[str, float]] | None:
+        """A function measuring the LM in the domain's terms while it trains (logged every
+        eval_every steps as curves against training tokens); None: validation loss only."""
+        return None
 
     def samples_html(self, samples: str) -> str:
         """The LM's samples (train_lm's samples.md) as HTML for the report; plain text unless

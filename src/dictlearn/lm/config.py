@@ -22,6 +22,21 @@ class Samples(Strict):
     temperature: PositiveFloat
 
 
+class Quizzes(Strict):
+    """How a domain whose sequences are a prompt then an answer (culture: 305 prompt tokens,
+    then the 100 cells of the answer grid) is trained and measured."""
+
+    # loss weight of each prompt token; every answer token weighs 1. 0 trains the answer
+    # only, but the culture loop needs models that also write the prompt grids
+    prompt_loss_weight: Annotated[float, Field(ge=0, le=1)]
+    # initialise the position table as grid + row + column embeddings (still a plain learned
+    # GPT-2 table): a cell starts out close to the same cell of the other grids
+    grid_positions: bool
+    # held-out quizzes per task for the learning curves (every eval_every steps) and the
+    # final accuracy
+    eval_per_task: PositiveInt
+
+
 class TrainLM(Strict):
     n_layer: PositiveInt
     n_head: PositiveInt
@@ -44,6 +59,8 @@ class TrainLM(Strict):
     # what the LM writes after training, for domains that write samples (text, strokes);
     # null for the others (culture measures quizzes instead)
     samples: Samples | None
+    # for domains that pose quizzes (culture), null for the others
+    quizzes: Quizzes | None
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> TrainLM:

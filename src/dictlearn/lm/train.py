@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -56,10 +57,30 @@ def validation_metrics(model, val_ids: torch.Tensor, val_labels: torch.Tensor,
     return out
 
 
+def weighted_loss(model: torch.nn.Module, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropy of sequences x [batch, seq_len], target j weighted by
+    weights[j] (normalised: the loss is a weighted mean over targets)."""
+    logits = model(input_ids=x[:, :-1]).logits.float()
+    ce = F.cross_entropy(logits.transpose(1, 2), x[:, 1:], reduction="none")
+    return (ce * weights).sum() / (weights.sum() * len(x))
+
+
+def log_curves(live, curves, model: torch.nn.Module) -> None:
+    if curves is not None:
+        for name, value in curves(model).items():
+            live.log_metric(name, value)
+
+
 def train_lm(model: torch.nn.Module, train_ids: torch.Tensor, val_ids: torch.Tensor,
              val_labels: torch.Tensor, label_names: list[str], cfg: TrainLM,
-             device: torch.device, seed: int, live=None) -> dict[str, float]:
-    """Train `model` in place on random sequences of `train_ids` [n_seq, seq_len]."""
+             device: torch.device, seed: int, live=None,
+             loss_weights: torch.Tensor | None = None,
+             curves: Callable[[torch.nn.Module], dict[str, float]] | None = None
+             ) -> dict[str, float]:
+    """Train `model` in place on random sequences of `train_ids` [n_seq, seq_len]; the loss
+    weighs target j by loss_weights[j] (None: all alike). Curves (dvclive, `live`) are logged
+    against training tokens: loss, lr, validation loss and what `curves(model)` measures,
+    every eval_every steps."""
     model.to(device)
     gen = torch.Generator().manual_seed(seed)
     opt = make_optimizer(model, cfg)
@@ -73,6 +94,8 @@ def train_lm(model: torch.nn.Module, train_ids: torch.Tensor, val_ids: torch.Ten
         # under CPU bf16 autocast, torch's SDPA kernel is slower than fp32 (14.8k vs 17.5k
         # tok/s, text shapes), while eager attention runs at 25k: train with eager there
         model.set_attn_implementation("eager")
+    if loss_weights is not None:
+        loss_weights = loss_weights.to(device)
     t0 = time.perf_counter()
     bar = tqdm(total=cfg.steps * tokens_per_step, unit="tok", unit_scale=True, desc="train_lm")
     for step in range(cfg.steps):
@@ -80,30 +103,34 @@ def train_lm(model: torch.nn.Module, train_ids: torch.Tensor, val_ids: torch.Ten
         idx = torch.randint(len(train_ids), (cfg.batch_size,), generator=gen)
         x = train_ids[idx].to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            loss = model(input_ids=x, labels=x).loss
+            loss = (model(input_ids=x, labels=x).loss if loss_weights is None else
+                    weighted_loss(model, x, loss_weights))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         sched.step()
         bar.update(tokens_per_step)
+        tokens = (step + 1) * tokens_per_step
         if step % 10 == 0 or step == cfg.steps - 1:
             bar.set_postfix(loss=f"{loss.item():.3f}")
             if live is not None:
-                live.step = step
+                live.step = tokens
                 live.log_metric("train/loss", loss.item())
                 live.log_metric("train/lr", sched.get_last_lr()[0])
         if live is not None and (step + 1) % cfg.eval_every == 0 and step + 1 < cfg.steps:
-            live.step = step
+            live.step = tokens
             val = validation_metrics(model, val_ids, val_labels, label_names,
                                      cfg.batch_size, device)
             live.log_metric("val/loss", val["val_loss"])
+            log_curves(live, curves, model)
     bar.close()
     elapsed = time.perf_counter() - t0
     final = validation_metrics(model, val_ids, val_labels, label_names, cfg.batch_size, device)
     if live is not None:
-        live.step = cfg.steps - 1
+        live.step = cfg.steps * tokens_per_step
         live.log_metric("val/loss", final["val_loss"])
+        log_curves(live, curves, model)
     # timings depend on the machine: kept apart from the metrics, so that `dvc metrics diff`
     # of a re-run with the same params is empty
     final.update(train_tokens=cfg.steps * tokens_per_step, timing={

@@ -17,7 +17,7 @@ from dictlearn.analysis.universality import Universality
 from dictlearn.core.errors import ParamsError
 from dictlearn.core.schema import Strict, problems
 from dictlearn.corpus.fetch import FetchCorpus
-from dictlearn.domains import DOMAINS, prepare_schema, writes_samples
+from dictlearn.domains import DOMAINS, poses_quizzes, prepare_schema, writes_samples
 from dictlearn.domains.culture.config import CultureLoop
 from dictlearn.lm.config import ModelSpec, TrainLM
 from dictlearn.report.config import Report
@@ -98,6 +98,13 @@ class Params(Strict):
             if writes_samples(spec.domain) and self.train_lm[spec.domain].samples is None:
                 raise ValueError(f"train_lm.{spec.domain}.samples: null, but the {spec.domain} "
                                  "model writes samples; give prompts, max_new_tokens, temperature")
+            quizzes = self.train_lm[spec.domain].quizzes is not None
+            if poses_quizzes(spec.domain) != quizzes:
+                raise ValueError(
+                    f"train_lm.{spec.domain}.quizzes: " + (
+                        f"null, but the {spec.domain} domain poses quizzes; give "
+                        "prompt_loss_weight, grid_positions, eval_per_task" if not quizzes else
+                        f"given, but the {spec.domain} domain poses no quizzes; set it to null"))
             n_layer = self.train_lm[spec.domain].n_layer
             for layer in self.cache_acts.layers:
                 if layer >= n_layer:

@@ -119,3 +119,58 @@ def test_render_draws_the_focus_grid_with_activations_and_escapes():
     # no marker before the focus: a plain escaped strip, never raw text
     html = get_domain("culture").render_html(["3", "<b>"], [0.0, 1.0], 1)
     assert "<b>" not in html and "&lt;b&gt;" in html
+
+
+def test_teacher_forced_hits_give_exactly_the_greedy_quiz_accuracy(prepared):
+    # greedy decoding goes wrong exactly where the teacher-forced argmax first does, so
+    # one forward pass per quiz gives the greedy quiz accuracy
+    from dictlearn.domains.culture.domain import answer_hits, generate_answers
+
+    torch.manual_seed(0)
+    cfg = from_ci(TrainLM, "train_lm", "culture", n_layer=1, n_head=2, n_embd=16)
+    model = build_gpt2(cfg, 15, 405, 0).eval()
+    ids = load_split(prepared, "heldout").ids
+    with torch.no_grad():  # a model that copies the B grid into f(B): many cells right
+        model.lm_head.weight.mul_(0.0)
+    tf = answer_hits(model, ids, 4, torch.device("cpu"))
+    greedy = generate_answers(model, ids[:, :ANSWER_START], None, None) == ids[:, ANSWER_START:]
+
+    def first_wrong(hits):
+        return torch.where(hits.all(1), 100, (~hits).float().argmax(1))
+    assert torch.equal(first_wrong(tf), first_wrong(greedy))
+    assert torch.equal(tf.all(1), greedy.all(1))
+
+
+def test_grid_positions_make_a_cell_alike_in_every_grid():
+    from dictlearn.domains.culture.domain import grid_positions
+
+    table = grid_positions(32, 0.02, torch.Generator().manual_seed(0))
+    assert table.shape == (405, 32)
+    cell = lambda slot, r, c: 1 + slot * 101 + 1 + 10 * r + c  # noqa: E731
+    # grid A and grid B differ by one slot offset, the same for every cell
+    offsets = torch.stack([table[cell(2, r, c)] - table[cell(0, r, c)]
+                           for r in range(10) for c in range(10)])
+    assert torch.allclose(offsets, offsets[0].expand_as(offsets), atol=1e-6)
+    # cells of one row share its row part: column differences are the same on every row
+    assert torch.allclose(table[cell(1, 3, 7)] - table[cell(1, 3, 2)],
+                          table[cell(1, 8, 7)] - table[cell(1, 8, 2)], atol=1e-6)
+    assert not torch.allclose(table[cell(1, 3, 7)], table[cell(1, 3, 2)])
+
+
+def test_training_hooks_weigh_the_answer_and_init_the_positions(prepared):
+    domain = get_domain("culture")
+    cfg = from_ci(TrainLM, "train_lm", "culture", n_layer=1, n_head=2, n_embd=16)
+    w = domain.loss_weights(cfg, 405)
+    assert w.shape == (404,) and (w[ANSWER_START - 1:] == 1).all()
+    assert (w[:ANSWER_START - 1] == cfg.quizzes.prompt_loss_weight).all()
+    model = build_gpt2(cfg, 15, 405, 0)
+    before = model.transformer.wpe.weight.clone()
+    domain.init_model(model, cfg, seed=0)
+    assert not torch.equal(before, model.transformer.wpe.weight)
+    off = cfg.model_copy(update={"quizzes": cfg.quizzes.model_copy(
+        update={"grid_positions": False})})
+    domain.init_model(model2 := build_gpt2(cfg, 15, 405, 0), off, seed=0)
+    assert model2.transformer.wpe.weight.std() < before.std() * 2  # GPT-2's own init kept
+    curves = domain.learning_curves(prepared, cfg, torch.device("cpu"))(model)
+    assert {"quiz/all", "cells/all", "quiz/translate", "cells/fill"} <= set(curves)
+    assert all(0.0 <= v <= 1.0 for v in curves.values())

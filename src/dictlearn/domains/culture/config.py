@@ -6,6 +6,9 @@ from pydantic import Field
 
 from dictlearn.core.schema import Device, Fraction, PositiveFloat, PositiveInt, Strict
 
+# train_lm.culture.quizzes: its sequences are a prompt (three grids) then an answer grid
+POSES_QUIZZES = True
+
 # Fleuret's fifteen culture tasks (a test checks this matches tasks.TASKS; spelled out here so
 # validating params never imports the generator)
 CultureTask = Literal["replace_color", "translate", "grow", "half_fill", "frame", "detect",
