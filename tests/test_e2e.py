@@ -91,6 +91,11 @@ def test_repro_from_nothing_then_sweep_only_reruns_sae(repo):
     for key in ("accuracy_greedy", "accuracy_t1", "accuracy_translate_greedy",
                 "accuracy_order3_t1", "val_loss"):
         assert 0 <= culture[key] <= (1 if "accuracy" in key else 10), key
+    # per-task learning curves against training tokens, for `dvc plots show`
+    curve = (repo / "metrics/culture-0/train_lm/plots/metrics/quiz/translate.tsv").read_text()
+    header, *points = curve.splitlines()
+    assert header == "step\ttranslate" and len(points) >= 2
+    assert int(points[-1].split("\t")[0]) == culture["train_tokens"]
     site = repo / "data/report"
     html = (site / "index.html").read_text()
     assert 'href="saes/text-topk-16/index.html"' in html and "data:image/png;base64," in html

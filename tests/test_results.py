@@ -28,3 +28,16 @@ def test_a_changed_metric_makes_the_check_fail(tmp_path):
     assert results.main(["--readme", str(readme), "--metrics", str(tmp_path / "metrics"),
                          "--check"]) == 1
     assert readme.read_text().startswith("intro\n") and readme.read_text().endswith("rest\n")
+
+
+def test_culture_models_get_a_table_of_quiz_accuracy_per_task(tmp_path):
+    from dictlearn.results import quiz_table
+
+    (tmp_path / "culture-0/train_lm").mkdir(parents=True)
+    (tmp_path / "culture-0/train_lm/metrics.json").write_text(json.dumps({
+        "accuracy_greedy": 0.1, "cell_accuracy_greedy": 0.9, "accuracy_frame_greedy": 0.5,
+        "cell_accuracy_frame_greedy": 0.98, "accuracy_order0_greedy": 0.2,
+        "accuracy_frame_t1": 0.1, "cell_accuracy_frame_t1": 0.9}))
+    assert quiz_table(tmp_path) == ["| model | frame |", "|---|---|",
+                                    "| culture-0 | 0.50 (0.980) |"]
+    assert quiz_table(tmp_path / "nothing") == []

@@ -43,6 +43,27 @@ def models_table(metrics: Path) -> list[str]:
     return rows
 
 
+def quiz_table(metrics: Path) -> list[str]:
+    """Culture models: greedy quiz accuracy per task (cell accuracy in brackets)."""
+    found = {}
+    for path in sorted(metrics.glob("*/train_lm/metrics.json")):
+        m = _json(path)
+        tasks = [k.removeprefix("cell_accuracy_").removesuffix("_greedy") for k in m
+                 if k.startswith("cell_accuracy_") and k.endswith("_greedy")
+                 and k != "cell_accuracy_greedy"]
+        if tasks:
+            found[path.parent.parent.name] = (m, tasks)
+    if not found:
+        return []
+    tasks = next(iter(found.values()))[1]
+    rows = ["| model | " + " | ".join(tasks) + " |", "|---" * (len(tasks) + 1) + "|"]
+    for name, (m, _) in found.items():
+        rows.append(f"| {name} | " + " | ".join(
+            f"{_f(m.get(f'accuracy_{t}_greedy'), 2)} ({_f(m.get(f'cell_accuracy_{t}_greedy'), 3)})"
+            for t in tasks) + " |")
+    return rows
+
+
 def saes_table(metrics: Path) -> list[str]:
     rows = ["| SAE | L0 | explained variance | CE loss recovered | dead | train minutes |",
             "|---|---|---|---|---|---|"]
@@ -78,7 +99,12 @@ def studies_table(metrics: Path) -> list[str]:
 
 
 def render(metrics: Path) -> str:
-    parts = ["Models:", "", *models_table(metrics), "", "SAEs:", "", *saes_table(metrics)]
+    parts = ["Models:", "", *models_table(metrics)]
+    quizzes = quiz_table(metrics)
+    if quizzes:
+        parts += ["", "Culture models, greedy quiz accuracy per task on held-out quizzes (cell "
+                  "accuracy in brackets):", "", *quizzes]
+    parts += ["", "SAEs:", "", *saes_table(metrics)]
     studies = studies_table(metrics)
     if studies:
         parts += ["", "Studies:", "", *studies]
