@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: repro test profile-% bench clean-venv
+.PHONY: repro test profile-% smoke-% bench clean-venv
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
@@ -20,8 +20,11 @@ RUN := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 repro: $(VENV)/.installed
 	$(RUN) dvc repro
 
+# two workers (pytest-xdist), one per core: the end-to-end file on one, the unit tests on the
+# other; a whole file stays on one worker (its fixtures are shared)
+TEST_WORKERS ?= 2
 test: $(VENV)/.installed chromium
-	$(RUN) pytest -q
+	$(RUN) pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # the report's browser test renders pages in Debian's headless chromium
 .PHONY: chromium
@@ -33,6 +36,13 @@ chromium:
 # make profile-ci | profile-default | profile-gpu : validate profiles/<name>.yaml, copy it to params.yaml
 profile-%: $(VENV)/.installed
 	$(PY) -m dictlearn.profile $*
+
+# make smoke-gpu: profiles/gpu.yaml at its real shapes, every count shrunk to a few, `dvc repro`
+# in a fresh repository at SMOKE_DIR (a shape, memory or config error shows here, not on the GPU)
+SMOKE_DIR ?= $(CURDIR)/.smoke
+smoke-%: $(VENV)/.installed
+	rm -rf $(SMOKE_DIR)/$*
+	$(RUN) python -m dictlearn.params.smoke $* $(SMOKE_DIR)/$*
 
 bench: $(VENV)/.installed
 	# nanoGPT's model.py: NANOGPT=<checkout of karpathy/nanoGPT> (skipped without it)

@@ -3,7 +3,8 @@
 import argparse
 from pathlib import Path
 
-from dictlearn.acts.caching import CacheActs, cache_activations
+from dictlearn.acts.caching import cache_activations
+from dictlearn.acts.config import CacheActs
 from dictlearn.core.schema import load_settings
 from dictlearn.domains.prepared import load_split
 from dictlearn.lm.checkpoint import load_bridge

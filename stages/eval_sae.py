@@ -10,7 +10,8 @@ from safetensors.torch import save_file
 from dictlearn.core.schema import load_settings
 from dictlearn.domains import get_domain
 from dictlearn.domains.prepared import load_split
-from dictlearn.analysis.evals import EvalSAE, context_activations, evaluate_sae, log_frequency_histogram
+from dictlearn.analysis.config import EvalSAE
+from dictlearn.analysis.evals import context_activations, evaluate_sae, log_frequency_histogram
 from dictlearn.lm.checkpoint import load_bridge
 from dictlearn.core.outputs import atomic_path, write_json
 from dictlearn.core.runtime import pick_device, stage_main

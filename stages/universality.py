@@ -17,7 +17,8 @@ from dictlearn.domains.prepared import load_split
 from dictlearn.core.runtime import pick_device, stage_main
 from dictlearn.sae import load_sae
 from dictlearn.sae.io import read_cfg
-from dictlearn.analysis.universality import UniversalitySettings, unit_activations, universality
+from dictlearn.analysis.config import UniversalitySettings
+from dictlearn.analysis.universality import unit_activations, universality
 
 BINS = 20
 

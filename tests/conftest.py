@@ -21,7 +21,29 @@ from dictlearn.lm.config import TrainLM
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# under pytest-xdist (`make test` runs two workers) each worker gets one of the two cores
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else
+                      min(2, torch.get_num_threads()))
+
+
+def pytest_collection_modifyitems(config, items):
+    """The end-to-end tests first: they are the longest file, so under xdist one worker starts
+    them at once while the other works through the unit tests."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
+
+
+_yielding = []
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_yield_to_e2e(request):
+    """Under xdist the end-to-end chain is the suite's critical path: a worker that starts on
+    unit tests lowers its priority (and its subprocesses'), so they fill the cores' idle time
+    instead of slowing the chain down."""
+    if (os.environ.get("PYTEST_XDIST_WORKER") and not _yielding
+            and request.node.get_closest_marker("e2e") is None):
+        os.nice(10)
+        _yielding.append(True)
 
 PY = '''def greet(name):
     """Say hello to <script>alert('x')</script> & friends."""

@@ -49,7 +49,11 @@ def repo(tmp_path_factory):
             shutil.copy2(ROOT / f, repo / f)
     shutil.copy(ROOT / "profiles" / "ci.yaml", repo / "params.yaml")
     sh("git init -q && git add -A && git commit -qm init", repo)
-    return repo
+    yield repo
+    # the queued sweep's workers, should a test stop before it ends
+    subprocess.run("dvc queue stop --kill", cwd=repo, shell=True, capture_output=True,
+                   env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}"
+                        f"{os.environ['PATH']}"})
 
 
 def test_repro_from_nothing_then_sweep_only_reruns_sae(repo):
@@ -119,8 +123,7 @@ def test_repro_from_nothing_then_sweep_only_reruns_sae(repo):
 
     # determinism: forcing stages to run again reproduces their outputs bit for bit
     before = out_hashes(repo)
-    sh("dvc repro -f -s prepare@text && dvc repro -f -s train_lm@text "
-       "&& dvc repro -f -s train_sae@text", repo)
+    sh("dvc repro -f -s prepare@text train_lm@text train_sae@text", repo)
     after = out_hashes(repo)
     for path in ("data/prepared/text", "data/models/text", "data/saes/text"):
         assert before[path] == after[path], f"{path} differs between two runs"
@@ -128,16 +131,25 @@ def test_repro_from_nothing_then_sweep_only_reruns_sae(repo):
     assert json.loads(sh("dvc metrics diff --json", repo)) == {}
     sh("git checkout -q HEAD -- dvc.lock metrics", repo)  # autostage staged the new lock
 
+    # a sweep of two values of the knob users type, queued now and run side by side in the
+    # background while the next tests use the workspace (each queued experiment runs in its
+    # own temporary copy); the last test waits for it and checks it
+    for value in ("0.5", "2.0"):
+        sh(f"dvc exp run --queue -S sae.l1_coeff={value} -n l1-{value.replace('.', '_')}", repo)
+    sh("dvc queue start -j 2 >/dev/null 2>&1", repo)  # workers outlive it: not on our pipes
+
 
 def changed_by(repo: Path, edit: str) -> set[str]:
     """The stages `dvc status` reports after one params edit (applied with sed) once
-    check_params has resolved it; the edit is then undone."""
+    check_params has resolved it (its script run directly: `dvc repro check_params` runs the
+    same command); the edit is then undone."""
+    check = "python stages/check_params.py --out data/params"
     sh(f"sed -i -E '{edit}' params.yaml && ! git diff --quiet params.yaml", repo)
     try:
-        sh("dvc repro -q check_params", repo)
-        return set(json.loads(sh("dvc status --json", repo) or "{}"))
+        sh(check, repo)
+        return set(json.loads(sh("dvc status --json", repo) or "{}")) - {"check_params"}
     finally:
-        sh("git checkout -q params.yaml && dvc repro -q check_params", repo)
+        sh(f"git checkout -q params.yaml && {check}", repo)
 
 
 def test_each_knob_reruns_only_what_reads_it(repo):
@@ -178,34 +190,20 @@ def test_bad_params_delete_nothing(repo):
 
 
 def test_sweep_reruns_only_the_saes_that_read_it_and_queues_run_in_parallel(repo):
-    log = sh("dvc exp run -S sae.l1_coeff=1.0", repo)
-    relu = {"text", "culture-0", "culture-1", "strokes"}
-    assert ran(log) == {"check_params", "frontier", "universality", "report"} | {
-        f"{s}@{n}" for s in ("train_sae", "eval_sae") for n in relu}
-    diff = sh("dvc metrics diff --json", repo)
-    changed = json.loads(diff)
-    assert "l0" in changed.get("metrics/saes/text/eval/metrics.json", {})
-    assert "metrics/saes/text-topk-16/eval/metrics.json" not in changed
-    assert "sae.l1_coeff" in sh("dvc params diff", repo)
-    plots = sh("dvc plots show --json", repo)
-    assert "train/l0" in plots and "metrics/frontier/explained_variance.tsv" in plots
-    assert "metrics/frontier/frontier.png" in plots
-    table = sh("dvc exp show --csv", repo)  # one row per experiment: params and metrics
-    for column in ("sae.l1_coeff", "explained_variance", "ce_loss_recovered"):
-        assert column in table
-
-    # a queued sweep of two values, run side by side
-    sh("git checkout -q HEAD -- params.yaml dvc.lock metrics && dvc checkout -q", repo)
-    for value in ("0.5", "2.0"):
-        sh(f"dvc exp run --queue -S sae.l1_coeff={value} -n l1-{value.replace('.', '_')}", repo)
-    sh("dvc queue start -j 2", repo)
+    # the sweep queued by the first test
     deadline = time.time() + 600
     while time.time() < deadline:
         status = sh("dvc queue status", repo)
         if not re.search(r"\b(Queued|Running)\b", status):
             break
-        time.sleep(5)
+        time.sleep(3)
     assert status.count("Success") >= 2, status
+    relu = {"text", "culture-0", "culture-1", "strokes"}  # the entries that read sae.l1_coeff
+    for name in ("l1-0_5", "l1-2_0"):
+        assert ran(sh(f"dvc queue logs {name}", repo)) == {
+            "check_params", "frontier", "universality", "report"} | {
+            f"{s}@{n}" for s in ("train_sae", "eval_sae") for n in relu}, name
+
     rows = json.loads(sh("dvc exp show --json", repo))
     found = {}
     for rev in rows:
@@ -219,3 +217,16 @@ def test_sweep_reruns_only_the_saes_that_read_it_and_queues_run_in_parallel(repo
                     found[params["sae"]["l1_coeff"]] = metrics["l0"]
     assert {0.5, 2.0} <= set(found), found
     assert found[0.5] > found[2.0]  # a weaker penalty leaves more features on
+    table = sh("dvc exp show --csv", repo)  # one row per experiment: params and metrics
+    for column in ("sae.l1_coeff", "explained_variance", "ce_loss_recovered"):
+        assert column in table
+
+    # one experiment brought into the workspace, reviewed as in a pull request
+    sh("dvc exp apply l1-0_5", repo)
+    changed = json.loads(sh("dvc metrics diff --json", repo))
+    assert "l0" in changed.get("metrics/saes/text/eval/metrics.json", {})
+    assert "metrics/saes/text-topk-16/eval/metrics.json" not in changed
+    assert "sae.l1_coeff" in sh("dvc params diff", repo)
+    plots = sh("dvc plots show --json", repo)
+    assert "train/l0" in plots and "metrics/frontier/explained_variance.tsv" in plots
+    assert "metrics/frontier/frontier.png" in plots

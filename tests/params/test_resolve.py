@@ -8,10 +8,9 @@ import json
 import pytest
 
 from conftest import profile
-from dictlearn.acts.caching import CacheActs
-from dictlearn.analysis.evals import EvalSAE
+from dictlearn.acts.config import CacheActs
+from dictlearn.analysis.config import EvalSAE, UniversalitySettings
 from dictlearn.analysis.frontier import FrontierSettings
-from dictlearn.analysis.universality import UniversalitySettings
 from dictlearn.core.schema import load_settings
 from dictlearn.corpus.fetch import FetchCorpus
 from dictlearn.domains import prepare_schema

@@ -4,29 +4,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
-
 import numpy as np
 import torch
-from pydantic import Field
 from tqdm import tqdm
 
-from dictlearn.core.schema import Device, PositiveInt, Strict
+from dictlearn.acts.config import CacheActs
 from dictlearn.domains.prepared import Split
 from dictlearn.lm.checkpoint import checkpoint_hash
 from dictlearn.lm.hooks import iter_hook_activations, mlp_hook
 from dictlearn.acts.store import ActivationWriter, store_path
-
-
-class CacheActs(Strict):
-    """params `cache_acts`: which layers' MLP activations to cache, how many tokens, how stored."""
-
-    layers: list[Annotated[int, Field(ge=0)]] = Field(min_length=1)
-    max_tokens: PositiveInt
-    batch_size: PositiveInt
-    chunk_rows: PositiveInt
-    chunks_per_shard: PositiveInt
-    device: Device
 
 
 def cache_activations(bridge, checkpoint: Path, model_name: str, split: Split, cfg: CacheActs,

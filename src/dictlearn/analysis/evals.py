@@ -8,21 +8,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from dictlearn.core.schema import Device, Fraction, NonNegativeInt, PositiveInt, Strict
 from dictlearn.lm.hooks import losses_with_hook
 from dictlearn.sae.base import SparseAutoencoder
-
-
-class EvalSAE(Strict):
-    """params `eval_sae`: how much held-out data, and what feature statistics to keep."""
-
-    max_sequences: PositiveInt
-    batch_size: PositiveInt
-    dense_threshold: Fraction  # a feature firing on more tokens than this counts as dense
-    top_k: PositiveInt  # top activating contexts kept per feature
-    context_left: NonNegativeInt
-    context_right: NonNegativeInt
-    device: Device
 
 
 def ce_loss_recovered(clean: float, spliced: float, zero: float) -> float:

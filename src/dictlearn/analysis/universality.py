@@ -9,30 +9,7 @@ from __future__ import annotations
 import torch
 from tqdm import tqdm
 
-from dictlearn.core.schema import Device, Fraction, PositiveInt, Strict
 from dictlearn.lm.hooks import iter_hook_activations
-
-
-class UniversalityRun(Strict):
-    model: str
-    domain: str
-
-
-class Universality(Strict):
-    """params `universality`: SAEs of models trained alike, one per model, matched unit for unit by
-    activation correlation on the same held-out sequences; fewer than two: nothing to match."""
-
-    saes: list[str]
-    max_sequences: PositiveInt
-    threshold: Fraction  # best-match correlation above which a unit counts as universal
-    batch_size: PositiveInt
-    device: Device
-
-
-class UniversalitySettings(Universality):
-    """What the universality stage reads: its section and each listed SAE's model, domain."""
-
-    runs: dict[str, UniversalityRun]
 
 
 @torch.no_grad()

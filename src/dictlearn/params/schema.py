@@ -11,9 +11,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from dictlearn.acts.caching import CacheActs
-from dictlearn.analysis.evals import EvalSAE
-from dictlearn.analysis.universality import Universality
+from dictlearn.acts.config import CacheActs
+from dictlearn.analysis.config import EvalSAE, Universality
 from dictlearn.core.errors import ParamsError
 from dictlearn.core.schema import Strict, problems
 from dictlearn.corpus.fetch import FetchCorpus
