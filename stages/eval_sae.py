@@ -51,8 +51,11 @@ def main() -> None:
         tmp_out.mkdir()
         save_file({**stats, "input_ids": split.ids, "labels": split.labels.contiguous()},
                   str(tmp_out / "features.safetensors"),
-                  metadata={"hook": hook, "label_names": json.dumps(split.label_names),
-                            "context_left": str(left)})
+                  # one key: safetensors writes metadata in hash-map order, which changes from
+                  # process to process; one key keeps the bytes (and DVC's hash) run to run
+                  metadata={"features": json.dumps({"hook": hook, "context_left": left,
+                                                    "label_names": split.label_names},
+                                                   sort_keys=True)})
         tmp_metrics.mkdir()
         write_json(tmp_metrics / "metrics.json", metrics)
         with open(tmp_metrics / "log_frequency.tsv", "w", newline="") as f:

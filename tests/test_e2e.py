@@ -123,9 +123,9 @@ def test_repro_from_nothing_then_sweep_only_reruns_sae(repo):
 
     # determinism: forcing stages to run again reproduces their outputs bit for bit
     before = out_hashes(repo)
-    sh("dvc repro -f -s prepare@text train_lm@text train_sae@text", repo)
+    sh("dvc repro -f -s prepare@text train_lm@text train_sae@text eval_sae@text", repo)
     after = out_hashes(repo)
-    for path in ("data/prepared/text", "data/models/text", "data/saes/text"):
+    for path in ("data/prepared/text", "data/models/text", "data/saes/text", "data/evals/text"):
         assert before[path] == after[path], f"{path} differs between two runs"
     # timings are not metrics: re-running with the same params changes no metric
     assert json.loads(sh("dvc metrics diff --json", repo)) == {}

@@ -33,7 +33,8 @@ def site(checkpoint, prepared, tmp_path_factory):
                                                     stats["top_where"], 6, 2, 8, "cpu")
     save_file({**stats, "input_ids": val.ids, "labels": val.labels},
               str(tmp / "features.safetensors"),
-              metadata={"label_names": json.dumps(val.label_names), "context_left": "6"})
+              metadata={"features": json.dumps({"label_names": val.label_names,
+                                                "context_left": 6, "hook": HOOK})})
     save_sae(sae, tmp / "sae", torch.zeros(sae.d_sae), {"hook_name": HOOK})
     for name, obj in (("lm", {"val_loss": 3.0}), ("train", {"steps": 1}), ("eval", metrics)):
         (tmp / f"{name}.json").write_text(json.dumps(obj))

@@ -42,7 +42,8 @@ class FeatureStats:
                 tensors = {k: f.get_tensor(k) for k in f.keys()}
         except Exception as err:  # safetensors raises its own error type
             raise damaged(path, err, "the feature statistics file") from None
-        return cls(tensors, json.loads(meta["label_names"]), int(meta["context_left"]))
+        meta = json.loads(meta["features"])
+        return cls(tensors, meta["label_names"], int(meta["context_left"]))
 
     def __getitem__(self, key: str) -> torch.Tensor:
         return self.tensors[key]
