@@ -3,7 +3,6 @@ member (JSON), one TSV per metric against the swept variable (DVC plots), traini
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from safetensors.torch import save_file
@@ -40,10 +39,8 @@ def weights(sweep: ToySweep, groups: list[GroupResult], problem: Problem) -> dic
 
 
 def write_weights(path: Path, tensors: dict, sweep: ToySweep) -> None:
-    # one key: safetensors writes metadata in hash-map order, which changes from process to
-    # process; one key keeps the bytes (and DVC's hash) the same run to run
-    meta = json.dumps({"vary": sweep.vary, "values": list(sweep.values)}, sort_keys=True)
-    save_file(tensors, str(path), metadata={"sweep": meta})
+    meta = {"vary": sweep.vary, "values": ",".join(f"{v:g}" for v in sweep.values)}
+    save_file(tensors, str(path), metadata=meta)
 
 
 def metrics_json(sweep: ToySweep, rows: list[dict], steps: int) -> dict:
