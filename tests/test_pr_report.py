@@ -33,7 +33,7 @@ PNG_BASE, PNG_HEAD = b"\x89PNG\r\n\x1a\nbase-image", b"\x89PNG\r\n\x1a\nhead-ima
 
 
 def sh(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=120)
+    return subprocess.run(args, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=300)
 
 
 def git(cwd: Path, *args: str) -> None:

@@ -101,17 +101,17 @@ def test_pages_render_in_headless_chromium_without_console_errors(site, tmp_path
     feature_page = next((out / "saes" / "text-b" / "f").glob("*.html")).as_uri()
     for url in ((out / "index.html").as_uri(), sae_page, feature_page):
         run = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True,
-                             timeout=120, check=True)
+                             timeout=300, check=True)
         # our pages log nothing: any console line (an uncaught error, console.error) fails
         console = [line for line in run.stderr.splitlines() if ":CONSOLE" in line]
         assert not console, console
         assert "</html>" in run.stdout
     dom = subprocess.run([*flags, "--dump-dom", sae_page], capture_output=True, text=True,
-                         timeout=120, check=True).stdout
+                         timeout=300, check=True).stdout
     assert dom.count('class="feature-row"') > 0  # the rows are in the live DOM
     shot = tmp_path / "shot.png"
     subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1000,800", feature_page],
-                   capture_output=True, timeout=120, check=True)
+                   capture_output=True, timeout=300, check=True)
     from PIL import Image
 
     pixels = Image.open(shot).convert("L")
