@@ -70,12 +70,14 @@ def test_sigkilled_stage_keeps_the_old_output(tmp_path, prepared):
          "--settings", str(tmp_path / "text.json"), "--prepared", str(prepared),
          "--out", str(old), "--metrics", str(tmp_path / "m")],
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 600  # a start-up wait: generous, as the suite may share the cores
-    while time.time() < deadline and not list(tmp_path.glob(".m.tmp-*/plots")):
-        time.sleep(0.2)  # dvclive has started writing curves into the temporary folder
-    assert list(tmp_path.glob(".m.tmp-*/plots")), "stage never started writing"
-    time.sleep(1.0)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    try:
+        deadline = time.time() + 600  # a start-up wait: generous, the suite shares the cores
+        while time.time() < deadline and not list(tmp_path.glob(".m.tmp-*/plots")):
+            time.sleep(0.2)  # dvclive has started writing curves into the temporary folder
+        assert list(tmp_path.glob(".m.tmp-*/plots")), "stage never started writing"
+        time.sleep(1.0)
+    finally:  # killed whatever happened: a failed wait must not leave 100,000 steps running
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
     assert (old / "model.safetensors").read_bytes() == b"old weights"
     assert not (tmp_path / "m").exists()
