@@ -44,9 +44,11 @@ def test_sigkill_mid_write_leaves_nothing_finished_looking(tmp_path):
     out = tmp_path / "store"
     proc = subprocess.Popen([sys.executable, "-c", WRITER, str(out)], stdout=subprocess.PIPE,
                             text=True)
-    assert proc.stdout.readline().strip() == "writing"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    try:
+        assert proc.stdout.readline().strip() == "writing"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
     assert not out.exists()
     leftovers = list(tmp_path.iterdir())
     assert all(p.name.startswith(".store.tmp-") for p in leftovers)
