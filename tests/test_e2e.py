@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from dictlearn.params.smoke import copy_tree
 
 pytestmark = pytest.mark.e2e
 
@@ -41,12 +42,7 @@ def ran(log: str) -> set[str]:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     repo = tmp_path_factory.mktemp("repo")
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    for f in files:
-        if (ROOT / f).is_file() and not f.startswith(("metrics/", "dvc.lock")):
-            (repo / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / f, repo / f)
+    copy_tree(ROOT, repo)
     shutil.copy(ROOT / "profiles" / "ci.yaml", repo / "params.yaml")
     sh("git init -q && git add -A && git commit -qm init", repo)
     yield repo

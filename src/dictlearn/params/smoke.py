@@ -70,6 +70,17 @@ def shrink(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def copy_tree(root: Path, dest: Path) -> None:
+    """The tree at `root` (tracked and untracked, not ignored files) copied to `dest`, without
+    a run's results (metrics/, dvc.lock): what a fresh clone would `dvc repro` from."""
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                           cwd=root, capture_output=True, text=True, check=True).stdout.split()
+    for f in files:
+        if (root / f).is_file() and not f.startswith(("metrics/", "dvc.lock")):
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(root / f, dest / f)
+
+
 def make_repo(profile: str, dest: Path, root: Path = Path(".")) -> Path:
     """DIR as a fresh git repository of the tree at `root` (tracked and untracked, not ignored
     files; no metrics/ or dvc.lock) with the shrunk profile as params.yaml."""
@@ -81,12 +92,7 @@ def make_repo(profile: str, dest: Path, root: Path = Path(".")) -> Path:
     parse_params(params, f"profiles/{profile}.yaml, shrunk")  # refused here, before any copy
     if dest.exists() and any(dest.iterdir()):
         raise ParamsError(f"{dest}: exists and is not empty; give a new directory")
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-                           cwd=root, capture_output=True, text=True, check=True).stdout.split()
-    for f in files:
-        if (root / f).is_file() and not f.startswith(("metrics/", "dvc.lock")):
-            (dest / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(root / f, dest / f)
+    copy_tree(root, dest)
     (dest / "params.yaml").write_text(
         f"# profiles/{profile}.yaml at its real shapes, every count shrunk "
         "(python -m dictlearn.params.smoke)\n" + yaml.safe_dump(params, sort_keys=False),
