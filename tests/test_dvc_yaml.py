@@ -149,7 +149,7 @@ def every(stage: str, profile: str = "default") -> set[str]:
     ("src/dictlearn/domains/culture/tasks.py",
      lambda: {"prepare@culture", "culture_loop", "report"} | {
          f"{s}@culture-{i}" for s in ("train_lm", "eval_sae") for i in range(5)}),
-    ("src/dictlearn/lm/train.py", lambda: every("train_lm")),
+    ("src/dictlearn/lm/train.py", lambda: every("train_lm") | {"culture_loop"}),
     ("src/dictlearn/acts/store.py",
      lambda: every("cache_acts") | every("train_sae") | {"check_params"}),
     ("src/dictlearn/sae/topk.py", lambda: every("train_sae") | every("eval_sae")

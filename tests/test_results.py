@@ -41,3 +41,27 @@ def test_culture_models_get_a_table_of_quiz_accuracy_per_task(tmp_path):
     assert quiz_table(tmp_path) == ["| model | frame |", "|---|---|",
                                     "| culture-0 | 0.50 (0.980) |"]
     assert quiz_table(tmp_path / "nothing") == []
+
+
+def test_the_culture_loop_row_sums_its_generations(tmp_path):
+    from dictlearn.report.build import _culture_loop_html
+    from dictlearn.results import studies_table
+
+    acc = {"culture-0": {"all": 0.2, "frame": 0.4}, "culture-1": {"all": 0.4, "frame": 0.6}}
+    loop = {"enabled": True, "generation_0": {"accuracy": acc},
+            "generation_1": {"made_quizzes": 1, "generated": 64, "trivial": 3, "kept": 5,
+                             "kept_total": 5, "accuracy": acc},
+            "generation_2": {"made_quizzes": 1, "generated": 32, "trivial": 0, "kept": 2,
+                             "kept_total": 7, "accuracy": {m: {"all": 0.5} for m in acc}}}
+    (tmp_path / "culture_loop").mkdir()
+    (tmp_path / "culture_loop/metrics.json").write_text(json.dumps(loop))
+    assert studies_table(tmp_path)[2] == (
+        "| culture loop (2 generations) | kept 5, 2 quizzes per generation of 96 written; mean "
+        "held-out accuracy 0.300 before, 0.500 after re-training |")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder/index.html").write_text("<p>quizzes</p>")
+    (tmp_path / "site").mkdir()
+    html = _culture_loop_html(tmp_path / "folder", tmp_path / "culture_loop/metrics.json",
+                              tmp_path / "site")
+    assert html.count("<tr>") == 4 and "accuracy culture-1" in html
+    assert (tmp_path / "site/culture_loop.html").read_text() == "<p>quizzes</p>"

@@ -95,7 +95,7 @@ def test_each_sae_is_the_shared_settings_with_its_overrides():
     ("sae", "l1_coeff"), ("sae", "lr"), ("sae", "jumprelu_bandwidth"), ("prepare", "text", "seed"),
     ("prepare", "culture", "chunk"), ("prepare", "strokes", "unit"), ("train_lm", "text", "lr"),
     ("cache_acts", "device"), ("eval_sae", "top_k"), ("universality", "threshold"),
-    ("culture_loop", "temperature"), ("report", "n_examples"), ("toy", "eval_batch"),
+    ("culture_loop", "temperature_hot"), ("prepare", "culture", "orders"), ("report", "n_examples"), ("toy", "eval_batch"),
     ("toy", "defaults", "lr"), ("fetch_corpus", "extra_files"),
     ("fetch_corpus", "shakespeare", "include"),
 ])

@@ -32,8 +32,11 @@ def stage_settings(p: Params) -> dict[str, dict[str, Any]]:
     out["universality.json"] = {**p.universality.model_dump(), "runs": {
         name: {"model": p.saes[name].model, "domain": p.saes[name].domain}
         for name in p.universality.saes}}
-    tasks = p.prepare["culture"]["tasks"] if p.culture_loop.models else []
-    out["culture_loop.json"] = {**p.culture_loop.model_dump(), "tasks": tasks}
+    on = bool(p.culture_loop.models)
+    out["culture_loop.json"] = {
+        **p.culture_loop.model_dump(), "tasks": p.prepare["culture"]["tasks"] if on else [],
+        "orders": p.prepare["culture"]["orders"] if on else [],
+        "train": p.train_lm["culture"].model_dump() if on else None}
     out["report.json"] = {**p.report.model_dump(), "models": {
         name: {"domain": spec.domain, "saes": [s for s, run in p.saes.items() if run.model == name]}
         for name, spec in p.models.items()}}

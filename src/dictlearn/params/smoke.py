@@ -34,7 +34,7 @@ COUNTS: dict[tuple[str, ...], dict[str, Any]] = {
     ("train_lm", "*", "quizzes"): {"eval_per_task": 1},
     ("eval_sae",): {"max_sequences": 4},
     ("universality",): {"max_sequences": 4},
-    ("culture_loop",): {"n_quizzes": 4},
+    ("culture_loop",): {"generations": 1, "keep": 2, "max_generated": 4, "retrain_quizzes": 8},
     ("toy",): {"steps": 2},
     ("report",): {"n_features": 3, "n_examples": 2},
 }

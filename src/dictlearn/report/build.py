@@ -195,13 +195,20 @@ def _culture_loop_html(folder: Path | None, metrics: Path | None, out: Path) -> 
         return ""
     (out / "culture_loop.html").write_text((folder / "index.html").read_text(encoding="utf-8"),
                                            encoding="utf-8")
-    rows = {m: r for m, r in result.items() if isinstance(r, dict)}
-    header = ["generating model", *next(iter(rows.values())).keys()] if rows else []
-    return ('<section id="culture-loop"><h2>Culture loop</h2><p>Each model writes quizzes; '
-            "a quiz is kept when exactly one model fails it. "
-            '<a href="culture_loop.html">sample quizzes</a></p>'
-            + table(header, [[escape(m), *(escape(str(v)) for v in r.values())]
-                             for m, r in rows.items()], sortable=False) + "</section>")
+    gens = {g: r for g, r in result.items() if g.startswith("generation_")}
+    models = list(gens.get("generation_0", {}).get("accuracy", {}))
+    cols = ["generated", "trivial", "kept", "kept_total"]
+    header = ["generation", *(c.replace("_", " ") for c in cols),
+              *(f"accuracy {m}" for m in models)]
+    body = [[g.split("_")[1], *(num(r[c]) if c in r else "–" for c in cols),
+             *(num(r["accuracy"][m]["all"]) for m in models)] for g, r in gens.items()]
+    return ('<section id="culture-loop"><h2>Culture loop</h2><p>Each generation the models '
+            "write quizzes; a quiz is kept when every model is sure of its answer, right or "
+            "wrong, and one or two of them are wrong. Then every model is re-trained on world "
+            "quizzes and the kept ones; accuracy: held-out quizzes solved after re-training "
+            "(generation 0: as trained). "
+            '<a href="culture_loop.html">kept quizzes per generation</a></p>'
+            + table(header, body, sortable=False) + "</section>")
 
 
 def _frontier_html(png: Path | None) -> str:

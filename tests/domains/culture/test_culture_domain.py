@@ -7,13 +7,13 @@ from conftest import from_ci
 from dictlearn.domains import get_domain
 from dictlearn.domains.culture.config import CulturePrepare, CultureTask
 from dictlearn.domains.culture.domain import ANSWER_START, quiz_accuracy
-from dictlearn.domains.culture.tasks import TASKS
+from dictlearn.domains.culture.tasks import ORDERS, TASKS
 from dictlearn.domains.prepared import load_split
 from dictlearn.lm.checkpoint import build_gpt2
 from dictlearn.lm.config import TrainLM
 
-CFG = CulturePrepare(n_quizzes=200, tasks=["translate", "fill"], test_fraction=0.1,
-                     heldout_per_task=5, chunk=64, seed=3)
+CFG = CulturePrepare(n_quizzes=200, tasks=["translate", "fill"], orders=[0, 1, 2, 3, 4],
+                     test_fraction=0.1, heldout_per_task=5, chunk=64, seed=3)
 
 
 def test_config_task_names_match_the_generator():
@@ -37,8 +37,13 @@ def test_prepare_writes_quizzes_labelled_by_task(prepared, tmp_path):
     assert (train.ids[:, [1, 102, 203, 304]] >= 11).all() and (train.ids[:, 0] == 0).all()
     assert (train.labels == train.labels[:, :1]).all()  # one task per quiz, on every token
     assert len(load_split(prepared, "validation").ids) == 20
+    # all five orders are trained on; held-out quizzes are posed (orders 0-3: no order 4,
+    # whose last grid B is not determined by the others)
+    markers = {tuple(m) for m in (train.ids[:, [1, 102, 203, 304]] - 11).tolist()}
+    assert markers == set(ORDERS)
     held = load_split(prepared, "heldout")
     assert held.ids.shape == (10, 405) and sorted(held.labels[:, 0].tolist()) == [0] * 5 + [1] * 5
+    assert {tuple(m) for m in (held.ids[:, [1, 102, 203, 304]] - 11).tolist()} <= set(ORDERS[:4])
     get_domain("culture").prepare(CFG, None, tmp_path)  # deterministic for a seed
     assert np.array_equal(load_split(tmp_path, "train").ids, train.ids)
 

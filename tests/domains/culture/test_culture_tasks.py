@@ -125,7 +125,7 @@ def test_task_names_are_validated(bad, message):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"orders": (0, 4)}, "orders"), ({"weights": [0.5, 0.2]}, "weights"),
+    ({"orders": (0, 5)}, "orders"), ({"weights": [0.5, 0.2]}, "weights"),
     ({"weights": [1.0]}, "weights")])
 def test_orders_and_weights_are_validated(kwargs, message):
     with pytest.raises(ValueError, match=message):

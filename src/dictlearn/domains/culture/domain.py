@@ -18,7 +18,8 @@ from tqdm import tqdm
 
 from dictlearn.domains.base import Domain, escape, heat
 from dictlearn.domains.culture.grids import H, W
-from dictlearn.domains.culture.tasks import MARKER_POSITIONS, QUIZ_LEN, VOCAB_SIZE, make_quizzes
+from dictlearn.domains.culture.tasks import (MARKER_POSITIONS, POSED_ORDERS, QUIZ_LEN, VOCAB_SIZE,
+                                             make_quizzes)
 from dictlearn.domains.prepared import DATASET_DIR, TOKENIZER_FILE, load_split
 
 ANSWER_START = MARKER_POSITIONS[-1] + 1  # the 100 cells after the last marker are predicted
@@ -115,7 +116,7 @@ def quiz_scores(hits: torch.Tensor, tasks: torch.Tensor, orders: torch.Tensor,
         if (tasks == t).any():
             out[f"accuracy_{name}"] = solved[tasks == t].mean().item()
             out[f"cell_accuracy_{name}"] = cells[tasks == t].mean().item()
-    for o in range(4):
+    for o in POSED_ORDERS:
         if (orders == o).any():
             out[f"accuracy_order{o}"] = solved[orders == o].mean().item()
     return out
@@ -193,11 +194,12 @@ class CultureDomain(Domain):
         for split, n in (("train", cfg.n_quizzes - n_test), ("test", n_test)):
             parts = []
             for start in tqdm(range(0, n, cfg.chunk), desc=f"quizzes ({split})", unit="chunk"):
-                parts.append(quiz_dataset(make_quizzes(tasks, min(cfg.chunk, n - start), rng),
-                                          tasks))
+                parts.append(quiz_dataset(make_quizzes(tasks, min(cfg.chunk, n - start), rng,
+                                                       orders=cfg.orders), tasks))
             splits[split] = concatenate_datasets(parts)
         # held out: a fixed number of quizzes per task, for accuracy per task and order
-        held = [make_quizzes([t], cfg.heldout_per_task, rng) for t in tasks]
+        posed = [o for o in cfg.orders if o in POSED_ORDERS]
+        held = [make_quizzes([t], cfg.heldout_per_task, rng, orders=posed) for t in tasks]
         held_q = {k: np.concatenate([h[k] for h in held]) for k in ("input_ids", "order")}
         held_q["task"] = np.repeat(np.arange(len(tasks)), cfg.heldout_per_task)
         splits["heldout"] = quiz_dataset(held_q, tasks)

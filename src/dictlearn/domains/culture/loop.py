@@ -1,21 +1,30 @@
-"""Fleuret's culture loop: models make new quizzes for each other. A generating model is
-given the first grid of a fresh quiz in Fleuret's generation order (f(B), f(A), A, B) and
-writes the other three; the quiz is then shown to every model as (A, f(A), B, f(B)), and it
-is kept when all but one of them predict f(B) exactly: hard for one, solvable by the rest."""
+"""Fleuret's culture loop: the models write new quizzes for each other.
+
+One generation: a randomly drawn model writes a batch of quizzes by itself in the generation
+order (f(B), f(A), A, B): f(B) at the hot temperature, then f(A), A and B at the cold one,
+then f(B) once more, cold, with the quiz put back in the canonical order (A, f(A), B, f(B)).
+Trivial quizzes (A = f(A) or B = f(B)) are dropped. Every model (the writer too) scores each
+quiz by the probability of its answer, p = P(f(B) | A, f(A), B) · P(B | f(A), A, f(B)); a quiz
+is kept when every model either understands it (p ≥ proba_understands) or fails it
+(p ≤ proba_not_understands), and 1 to max_fail of them fail. The f(B) of every rejected
+quiz seeds the next batch in place of a hot-sampled one. Between generations every model is
+re-trained for one pass over fresh world quizzes plus the kept ones (at most half)."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
-
-from dictlearn.domains.culture.domain import ANSWER_START, GRID_CELLS, generate_answers
-from dictlearn.domains.culture.tasks import GENERATION_ORDER, MARKER_POSITIONS, make_quizzes
-
-
+from dictlearn.domains.culture.domain import (ANSWER_START, GRID_CELLS, answer_hits,
+                                              generate_answers, quiz_scores)
+from dictlearn.domains.culture.tasks import (GENERATION_ORDER, MARKER_POSITIONS, ORDERS, layout,
+                                             make_quizzes)
+from dictlearn.lm.train import train_lm
 
 MARKER = (11, 12, 13, 14)  # A, f(A), B, f(B): grid g of a quiz has marker MARKER[g]
+CANONICAL, INVERSE = ORDERS[0], ORDERS[1]  # (A, f(A), B, f(B)) and (f(A), A, f(B), B)
 
 
 def grids_of(quizzes: torch.Tensor) -> torch.Tensor:
@@ -38,75 +47,175 @@ def in_order(grids: torch.Tensor, order: tuple[int, ...]) -> torch.Tensor:
     return torch.cat(parts, 1)
 
 
+def trivial(grids: torch.Tensor) -> torch.Tensor:
+    """[n] bool: A = f(A) or B = f(B)."""
+    return (grids[:, 0] == grids[:, 1]).all(1) | (grids[:, 2] == grids[:, 3]).all(1)
+
+
+def _cells(model, prompt: torch.Tensor, temperature: float, gen, device) -> torch.Tensor:
+    """100 cells written after `prompt` [n, t]; a marker or BOS written in a cell becomes
+    background (cell values are 0..10)."""
+    cells = generate_answers(model, prompt.to(device), temperature, gen).cpu()
+    return torch.where(cells <= 10, cells, torch.zeros_like(cells))
+
+
 @torch.no_grad()
-def generate_quizzes(model, first_grids: torch.Tensor, temperature: float,
-                     gen: torch.Generator, device: torch.device) -> torch.Tensor:
-    """Grids [n, 4, 100] (A, f(A), B, f(B)) of quizzes the model writes after being given
-    f(B): it generates f(A), A and B in turn, each after its marker, at `temperature`."""
-    grids = torch.zeros(len(first_grids), 4, GRID_CELLS, dtype=torch.long)
-    first = GENERATION_ORDER[0]
-    grids[:, first] = first_grids
-    prompt = torch.cat([torch.zeros(len(first_grids), 1, dtype=torch.long),
-                        torch.full((len(first_grids), 1), MARKER[first]), first_grids], 1)
-    for g in GENERATION_ORDER[1:]:
-        prompt = torch.cat([prompt, torch.full((len(prompt), 1), MARKER[g])], 1)
-        cells = generate_answers(model, prompt.to(device), temperature, gen).cpu()
-        # cell values only: a marker or BOS sampled in a cell becomes background
-        cells = torch.where(cells <= 10, cells, torch.zeros_like(cells))
-        grids[:, g] = cells
-        prompt = torch.cat([prompt, cells], 1)
+def write_quizzes(model, f_b: torch.Tensor | None, n: int, hot: float, cold: float,
+                  gen: torch.Generator, device: torch.device) -> torch.Tensor:
+    """Grids [n, 4, 100] (A, f(A), B, f(B)) of quizzes the model writes: f(B) at `hot` (the
+    first rows of `f_b` [k ≤ n, 100] are used instead, when given), f(A), A, B at `cold` in
+    the generation order, then f(B) again at `cold` given A, f(A), B."""
+    model.eval()
+    grids = torch.zeros(n, 4, GRID_CELLS, dtype=torch.long)
+    first, rest = GENERATION_ORDER[0], GENERATION_ORDER[1:]
+    prompt = torch.tensor([[0, MARKER[first]]]).expand(n, 2)
+    k = 0 if f_b is None else min(len(f_b), n)
+    grids[:k, first] = f_b[:k] if k else grids[:0, first]
+    if k < n:
+        grids[k:, first] = _cells(model, prompt[k:], hot, gen, device)
+    prompt = torch.cat([prompt, grids[:, first]], 1)
+    for g in rest:
+        prompt = torch.cat([prompt, torch.full((n, 1), MARKER[g])], 1)
+        grids[:, g] = _cells(model, prompt, cold, gen, device)
+        prompt = torch.cat([prompt, grids[:, g]], 1)
+    canonical = in_order(grids, CANONICAL)[:, :ANSWER_START]
+    grids[:, CANONICAL[-1]] = _cells(model, canonical, cold, gen, device)
     return grids
 
 
 @torch.no_grad()
-def answer_cells_right(model, quizzes: torch.Tensor, batch_size: int,
-                       device: torch.device) -> torch.Tensor:
-    """[n] share of the 100 answer cells the model's greedy answer to each quiz (given its
-    first 305 tokens) gets right; 1.0 means solved."""
-    share = torch.zeros(len(quizzes))
-    gen = torch.Generator(device=device)
+def answer_logprob(model, quizzes: torch.Tensor, batch_size: int,
+                   device: torch.device) -> torch.Tensor:
+    """[n] log-probability the model gives the 100 answer cells of quizzes [n, 405] (the
+    cells after the fourth marker), given everything before them."""
+    model.eval()
+    out = []
     for i in range(0, len(quizzes), batch_size):
-        q = quizzes[i:i + batch_size]
-        answer = generate_answers(model, q[:, :ANSWER_START].to(device), None, gen).cpu()
-        share[i:i + batch_size] = (answer == q[:, ANSWER_START:]).float().mean(1)
-    return share
+        x = quizzes[i:i + batch_size].to(device)
+        logits = model(input_ids=x[:, :-1]).logits[:, ANSWER_START - 1:].float()
+        lp = -F.cross_entropy(logits.transpose(1, 2), x[:, ANSWER_START:], reduction="none")
+        out.append(lp.sum(1).cpu())
+    return torch.cat(out) if out else torch.zeros(0)
 
 
-def keep(right: torch.Tensor, trivial: torch.Tensor) -> torch.Tensor:
-    """[n] bool from right [models, n] and trivial [n]: non-trivial quizzes that every model
-    but exactly one solves."""
-    return ~trivial & (right.sum(0) == len(right) - 1)
+def understanding(models: dict, grids: torch.Tensor, batch_size: int,
+                  device: torch.device) -> torch.Tensor:
+    """[n, models] p = P(f(B) | A, f(A), B) · P(B | f(A), A, f(B)) for quizzes grids [n, 4, 100]."""
+    fwd, inv = in_order(grids, CANONICAL), in_order(grids, INVERSE)
+    return torch.stack([(answer_logprob(m, fwd, batch_size, device)
+                         + answer_logprob(m, inv, batch_size, device)).exp()
+                        for m in models.values()], 1)
 
 
-def culture_loop(models: dict[str, torch.nn.Module], tasks: list[str], n_quizzes: int,
-                 temperature: float, batch_size: int, seed: int, device: torch.device
-                 ) -> tuple[dict, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """Each model generates `n_quizzes` quizzes; all models try them. Returns (metrics per
-    generating model, its kept quizzes [k, 405], and its non-trivial ones [≤ 4, 405])."""
-    rng = np.random.default_rng(seed)
-    gen = torch.Generator(device=device).manual_seed(seed)
+def keep(p: torch.Tensor, understands: float, fails: float, max_fail: int) -> torch.Tensor:
+    """[n] bool from p [n, models]: every model understands (p ≥ understands) or fails
+    (p ≤ fails), and between 1 and max_fail of them fail."""
+    ok, ko = (p >= understands).sum(1), (p <= fails).sum(1)
+    return (ok + ko == p.shape[1]) & (ko >= 1) & (ko <= max_fail)
+
+
+def make_generation(models: dict, cfg, rng: np.random.Generator, gen: torch.Generator,
+                    device: torch.device) -> tuple[dict, torch.Tensor, torch.Tensor]:
+    """Batches of quizzes until `cfg.keep` are kept or `cfg.max_generated` written. Returns
+    (metrics, kept grids [k, 4, 100], non-trivial grids written [≤ 4, 4, 100])."""
     names = list(models)
-    metrics, kept, sample = {}, {}, {}
-    for name in tqdm(names, desc="culture loop", unit="model"):
-        seeds = torch.from_numpy(make_quizzes(tasks, n_quizzes, rng, orders=(0,))["input_ids"]
-                                 .astype(np.int64))
-        first = grids_of(seeds)[:, GENERATION_ORDER[0]]
-        grids = torch.cat([generate_quizzes(models[name], first[i:i + batch_size],
-                                            temperature, gen, device)
-                           for i in range(0, n_quizzes, batch_size)])
-        # never keep a trivial quiz (A = f(A) or B = f(B)), as the generator never emits one
-        trivial = (grids[:, 0] == grids[:, 1]).all(1) | (grids[:, 2] == grids[:, 3]).all(1)
-        quizzes = in_order(grids, (0, 1, 2, 3))
-        cells = torch.stack([answer_cells_right(models[m], quizzes, batch_size, device)
-                             for m in names])
-        right = cells == 1.0
-        kept_mask = keep(right, trivial)
-        metrics[name] = {"generated": n_quizzes, "trivial": int(trivial.sum()),
-                         "kept": int(kept_mask.sum()),
-                         **{f"solved_by_{m}": int((right[i] & ~trivial).sum())
-                            for i, m in enumerate(names)},
-                         # how close the others come: mean share of answer cells right
-                         **{f"cell_accuracy_{m}": round(float(cells[i][~trivial].mean()), 4)
-                            if (~trivial).any() else 0.0 for i, m in enumerate(names)}}
-        kept[name], sample[name] = quizzes[kept_mask], quizzes[~trivial][:4]
-    return metrics, kept, sample
+    counts = {m: {"generated": 0, "trivial": 0, "kept": 0} for m in names}
+    solved = torch.zeros(len(names))
+    scored = 0
+    kept, seen, recycle = [], [], None
+    bar = tqdm(total=cfg.max_generated, desc="culture loop: writing quizzes", unit="quiz")
+    while sum(c["generated"] for c in counts.values()) < cfg.max_generated and \
+            sum(len(k) for k in kept) < cfg.keep:
+        writer = names[int(rng.integers(len(names)))]
+        n = min(cfg.batch_size, cfg.max_generated - bar.n)
+        grids = write_quizzes(models[writer], recycle, n, cfg.temperature_hot,
+                              cfg.temperature_cold, gen, device)
+        bar.update(n)
+        fine = ~trivial(grids)
+        counts[writer]["generated"] += n
+        counts[writer]["trivial"] += int((~fine).sum())
+        grids = grids[fine]
+        p = understanding(models, grids, cfg.batch_size, device)
+        solved += (p >= cfg.proba_understands).float().sum(0)
+        scored += len(grids)
+        mask = keep(p, cfg.proba_understands, cfg.proba_not_understands, cfg.max_fail)
+        counts[writer]["kept"] += int(mask.sum())
+        kept.append(grids[mask])
+        seen.append(grids[:4])
+        recycle = grids[~mask][:, GENERATION_ORDER[0]]
+    bar.close()
+    metrics = {k: sum(c[k] for c in counts.values()) for k in ("generated", "trivial", "kept")}
+    # per model: what it wrote, and the share of all non-trivial quizzes written it understands
+    metrics["by_model"] = {m: {**c, "understood": round(float(solved[i]) / max(1, scored), 4)}
+                           for i, (m, c) in enumerate(counts.items())}
+    empty = torch.zeros(0, 4, GRID_CELLS, dtype=torch.long)
+    return (metrics, torch.cat(kept) if kept else empty,
+            torch.cat(seen)[:4] if seen else empty)
+
+
+def mix(world: torch.Tensor, kept: torch.Tensor, orders: list[int], seed: int) -> torch.Tensor:
+    """Quizzes [n, 405]: world quizzes [n, 405] with kept ones (grids [k, 4, 100], at most
+    n / 2 of them, drawn at random) in place of as many, each laid out in one of `orders`."""
+    g = torch.Generator().manual_seed(seed)
+    kept = kept[torch.randperm(len(kept), generator=g)[:len(world) // 2]]
+    if not len(kept):
+        return world
+    slots = torch.tensor(orders)[torch.randint(len(orders), (len(kept),), generator=g)]
+    laid = layout(kept.numpy().astype(np.uint8).reshape(-1, 4, 10, 10),
+                  np.asarray(ORDERS)[slots.numpy()])
+    return torch.cat([world[:len(world) - len(kept)], torch.from_numpy(laid)])
+
+
+def retrain(model, ids: torch.Tensor, train, loss_weights: torch.Tensor, heldout,
+            device: torch.device, seed: int) -> None:
+    """One pass (as many steps as batches) over quizzes `ids` [n, 405], the lr held at the
+    end of training's (lr × min_lr_ratio)."""
+    steps = -(-len(ids) // train.batch_size)
+    cfg = train.model_copy(update={"steps": steps, "warmup_steps": 0, "eval_every": steps,
+                                   "lr": train.lr * train.min_lr_ratio, "min_lr_ratio": 1.0})
+    held_ids, held_tasks, _, names = heldout
+    train_lm(model, ids, held_ids, held_tasks[:, None].expand_as(held_ids), names, cfg, device,
+             seed, loss_weights=loss_weights)
+
+
+def accuracy(model, heldout, batch_size: int, device: torch.device) -> dict[str, float]:
+    ids, tasks, orders, names = heldout
+    return quiz_scores(answer_hits(model, ids, batch_size, device), tasks, orders, names)
+
+
+def culture_loop(models: dict, cfg, train, heldout, loss_weights: torch.Tensor,
+                 device: torch.device) -> tuple[dict, dict[str, torch.Tensor],
+                                                dict[str, torch.Tensor]]:
+    """`cfg.generations` generations: quizzes written (when every model's held-out accuracy is
+    at least cfg.accuracy_to_make_quizzes, as Fleuret's 0.98), then every model re-trained.
+    Returns metrics per generation (generation_0: the models as trained), and per
+    generation its kept grids [k, 4, 100] and a few non-trivial ones written."""
+    rng = np.random.default_rng(cfg.seed)
+    gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    names = heldout[3]
+    acc = {m: accuracy(model, heldout, cfg.batch_size, device) for m, model in models.items()}
+
+    def scores() -> dict[str, dict]:  # held-out quizzes solved, per model: all, per task
+        return {"accuracy": {m: {"all": round(a["accuracy"], 4),
+                                 **{t: round(a[f"accuracy_{t}"], 4) for t in names}}
+                             for m, a in acc.items()}}
+    metrics, kept, seen, pool = {"generation_0": scores()}, {}, {}, []
+    for g in range(1, cfg.generations + 1):
+        row: dict = {"made_quizzes": int(min(a["accuracy"] for a in acc.values())
+                                         >= cfg.accuracy_to_make_quizzes)}
+        if row["made_quizzes"]:
+            made, kept[f"generation_{g}"], seen[f"generation_{g}"] = make_generation(
+                models, cfg, rng, gen, device)
+            row.update(made)
+            pool.append(kept[f"generation_{g}"])
+        so_far = torch.cat(pool) if pool else torch.zeros(0, 4, GRID_CELLS, dtype=torch.long)
+        for i, (m, model) in enumerate(tqdm(models.items(), desc=f"generation {g}: re-training",
+                                            unit="model")):
+            world = torch.from_numpy(make_quizzes(list(cfg.tasks), cfg.retrain_quizzes, rng,
+                                                  orders=cfg.orders)["input_ids"])
+            seed = cfg.seed + 1000 * g + i
+            retrain(model, mix(world, so_far, list(cfg.orders), seed), train, loss_weights,
+                    heldout, device, seed)
+            acc[m] = accuracy(model, heldout, cfg.batch_size, device)
+        metrics[f"generation_{g}"] = {**row, "kept_total": len(so_far), **scores()}
+    return metrics, kept, seen

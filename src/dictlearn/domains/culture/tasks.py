@@ -29,9 +29,12 @@ VOCAB_SIZE = 15
 GRIDS = ("A", "f_A", "B", "f_B")
 QUIZ_LEN = 1 + 4 * (1 + H * W)  # 405 with the BOS
 MARKER_POSITIONS = (1, 102, 203, 304)
-# Which grid (index into GRIDS) fills each of the four slots; the last slot is predicted.
-ORDERS = ((0, 1, 2, 3), (1, 0, 3, 2), (2, 3, 0, 1), (3, 2, 1, 0))
-GENERATION_ORDER = (3, 1, 0, 2)  # (f(B), f(A), A, B): Fleuret's order for making new quizzes
+# Which grid (index into GRIDS) fills each of the four slots. Orders 0-3 pose a quiz: the last
+# slot is its answer, determined by the other three. Order 4, (f(B), f(A), A, B), is Fleuret's
+# order for writing new quizzes (culture loop): trained on, never posed (B is free there).
+ORDERS = ((0, 1, 2, 3), (1, 0, 3, 2), (2, 3, 0, 1), (3, 2, 1, 0), (3, 1, 0, 2))
+POSED_ORDERS = (0, 1, 2, 3)
+GENERATION_ORDER = ORDERS[4]
 
 TASKS = ("replace_color", "translate", "grow", "half_fill", "frame", "detect", "scale",
          "symbols", "corners", "contact", "path", "fill", "isometry", "trajectory", "bounce")
@@ -71,7 +74,7 @@ def generate(task: str, n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def make_quizzes(tasks: Sequence[str], n: int, rng: np.random.Generator,
-                 orders: Sequence[int] = (0, 1, 2, 3),
+                 orders: Sequence[int] = POSED_ORDERS,
                  weights: Sequence[float] | None = None) -> dict[str, np.ndarray]:
     """`n` quizzes mixing `tasks` (uniformly, or by `weights`), each shown in one of `orders`.
 
