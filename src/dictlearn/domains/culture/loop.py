@@ -168,10 +168,13 @@ def mix(world: torch.Tensor, kept: torch.Tensor, orders: list[int], seed: int) -
 
 def retrain(model, ids: torch.Tensor, train, loss_weights: torch.Tensor, heldout,
             device: torch.device, seed: int) -> None:
-    """One pass (as many steps as batches) over quizzes `ids` [n, 405], the lr held at the
-    end of training's (lr × min_lr_ratio)."""
+    """One pass (as many steps as batches) over quizzes `ids` [n, 405] at the lr training
+    ended with (lr × min_lr_ratio), warmed up over the first tenth: the optimiser is new (as
+    Fleuret's, made afresh for each epoch), and a full first step of a fresh Adam jolts a
+    trained model."""
     steps = -(-len(ids) // train.batch_size)
-    cfg = train.model_copy(update={"steps": steps, "warmup_steps": 0, "eval_every": steps,
+    cfg = train.model_copy(update={"steps": steps, "warmup_steps": steps // 10,
+                                   "eval_every": steps,
                                    "lr": train.lr * train.min_lr_ratio, "min_lr_ratio": 1.0})
     held_ids, held_tasks, _, names = heldout
     train_lm(model, ids, held_ids, held_tasks[:, None].expand_as(held_ids), names, cfg, device,
