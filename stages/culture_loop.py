@@ -54,6 +54,8 @@ def main() -> None:
         device = pick_device(cfg.device)
         seed_everything(cfg.seed)
         models = {m: load_model(args.models / m, device) for m in cfg.models}
+        for model in models.values():  # load_model gives eager attention (for hooks); the
+            model.set_attn_implementation("sdpa")  # loop samples and trains as train_lm does
         heldout = heldout_quizzes(args.prepared, cfg.train.quizzes.eval_per_task)
         weights = get_domain("culture").loss_weights(cfg.train, heldout[0].shape[1])
         metrics, kept, seen = culture_loop(models, cfg, cfg.train, heldout, weights, device)
