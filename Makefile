@@ -44,14 +44,19 @@ smoke-%: $(VENV)/.installed
 	rm -rf $(SMOKE_DIR)/$*
 	$(RUN) python -m dictlearn.params.smoke $* $(SMOKE_DIR)/$*
 
+# make bench: every bench/ script on a quiet machine (each refuses, exit 2, when the load average
+# exceeds the core count), then the README's tables re-rendered from metrics/bench/*.json. Each
+# peer is read from a checkout you give; one not given is reported and recorded as skipped:
+#   NANOGPT=<checkout of karpathy/nanoGPT>   CULTURE_REFERENCE=<culture/ folder holding grids.py>
+#   TOY_REFERENCE=<checkout of adamjermyn/toy_model_interpretability>
+# SAELens runs from its own venv (dictlearn.saelens_env; skipped, with the command, if not built)
 bench: $(VENV)/.installed
-	# nanoGPT's model.py: NANOGPT=<checkout of karpathy/nanoGPT> (skipped without it)
 	$(RUN) python bench/train_lm.py $(if $(NANOGPT),--nanogpt $(NANOGPT)) $(if $(wildcard data/prepared/text),--quality data/prepared/text)
 	$(RUN) python bench/cache_acts.py
-	$(RUN) python bench/culture_gen.py
+	$(RUN) python bench/culture_gen.py $(if $(CULTURE_REFERENCE),--reference $(CULTURE_REFERENCE))
 	$(RUN) python bench/sae_train.py
-	# authors' code: TOY_REFERENCE=<checkout of adamjermyn/toy_model_interpretability>
-	$(RUN) python bench/toy_sweep.py
+	$(RUN) python bench/toy_sweep.py $(if $(TOY_REFERENCE),--authors $(TOY_REFERENCE))
+	$(RUN) python -m dictlearn.results
 
 clean-venv:
 	rm -rf $(VENV)

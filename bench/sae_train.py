@@ -1,20 +1,25 @@
 """SAE training throughput: tokens/s of our training step (`SAETrainer.step`: loss, backward,
 clipping, fused Adam, decoder constraint, dead-feature statistics) per architecture, beside
 SAELens 6.54.12's own step (`SAETrainer.step`: training_forward_pass, statistics, backward,
-clipping, Adam) on the same synthetic batches, in the same run, and beside the rate of the
-encoder matmul x·W_enc alone (a bound for any SAE: it is the one dense product).
+clipping, Adam) on the same synthetic batches and settings (the default profile's `sae`
+section), and beside the encoder matmul x·W_enc alone (a bound for any SAE: the one dense
+product).
 
-ReLU and JumpReLU SAEs are dense at initialisation (half the latents fire) and sparse once
-trained, so they are timed in both states: "@L0=n" shifts b_enc so that each latent fires on
-n/d_sae of the tokens, as after training. SAELens computes densely in either state (measured
-with --saelens-l0: the same rate within noise), so by default it is timed once per
-architecture. SAELens runs in a venv of its own (built and cached by dictlearn.saelens_env),
-in a subprocess, interleaved with ours round by round; each figure is the best round. Both
-sides run under the same allocator: LD_PRELOAD, if any, is inherited (SAELens gains most from
-tcmalloc, e.g. LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4). Writes
-metrics/bench/sae.json.
+Like for like: each row sets our SAE beside SAELens's same architecture in the same sparsity
+state: TopK and BatchTopK at the same k; ReLU and JumpReLU either dense as initialised (half
+the latents fire), or, as "name@L0=n", with b_enc shifted on both sides the same way, so
+that each latent passes its gate (0, or the JumpReLU threshold) on n/d_sae of batch 0's
+tokens, as after training. Training moves the state a little, so each row carries the L0
+measured on each side during its timed calls, not the target n.
 
-    python bench/sae_train.py [--steps 6] [--rounds 2] [--arch relu topk ...] [--no-saelens]
+Timing as bench/timing.py says: each side warmed up by a call of its own, then >= 3 rounds
+alternating ours and SAELens, each call `--steps` steps of one SAE that keeps training.
+SAELens runs in a venv of its own (dictlearn.saelens_env) as a long-lived worker
+(bench/saelens_side.py) that times its own steps; without that venv it is reported and
+recorded as skipped. Both sides run under the same allocator: LD_PRELOAD, if any, is
+inherited. Writes metrics/bench/sae.json.
+
+    python bench/sae_train.py [--steps 8] [--rounds 3] [--arch relu topk ...] [--no-saelens]
 """
 
 from __future__ import annotations
@@ -22,24 +27,28 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
+import statistics
 import subprocess
+import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-
 import yaml
 
-from dictlearn.sae import sae_from_config
-from dictlearn.sae.settings import SAEEntry, SAERunSettings, resolve
-from dictlearn.sae.trainer import SAETrainer
-from dictlearn.saelens_env import SAELENS_VERSION, SAELensUnavailable, saelens_python
+sys.path.insert(0, str(Path(__file__).parent))
+from timing import Timed, compare, machine, require_quiet, skipped, write_figures  # noqa: E402
 
-SAELENS_NAME = {"relu": "standard", "topk": "topk", "batchtopk": "batchtopk",
-                "jumprelu": "jumprelu"}
+from dictlearn.sae import sae_from_config  # noqa: E402
+from dictlearn.sae.settings import SAEEntry, SAERunSettings, resolve  # noqa: E402
+from dictlearn.sae.trainer import SAETrainer  # noqa: E402
+from dictlearn.saelens_env import (SAELENS_VERSION, SAELensUnavailable,  # noqa: E402
+                                   saelens_python, saelens_venv_dir)
+
+# our architecture → SAELens's training SAE of the same computation
+SAELENS_TRAINING = {"relu": "standard", "topk": "topk", "batchtopk": "batchtopk",
+                    "jumprelu": "jumprelu"}
 SAELENS_SIDE = Path(__file__).with_name("saelens_side.py")
 # every SAE knob (schemas have no defaults): the default profile's `sae` section, with the
 # shapes and the batch of this benchmark
@@ -53,6 +62,25 @@ def run_settings(name: str, d_sae: int, k: int, batch: int, steps: int,
     shared |= {"architecture": name, "d_sae": d_sae, "k": k, "batch_size": batch,
                "training_tokens": steps * batch, "device": "cpu"}
     return resolve(f"bench-{name}", SAEEntry(model="bench", domain="bench"), shared)
+
+
+def saelens_settings(run: SAERunSettings, steps: int) -> tuple[dict, dict]:
+    """SAELens's config fields for the same SAE and trainer: (SAE config, SAETrainerConfig)."""
+    cfg, tr = run.sae, run.trainer
+    warm = max(1, steps // 20)  # our trainer warms the sparsity coefficient over 5% of steps
+    sae = {"d_sae": cfg.d_sae, "apply_b_dec_to_input": False}  # as ours (sae/base.py)
+    if cfg.architecture == "relu":
+        sae |= {"l1_coefficient": cfg.l1_coeff, "l1_warm_up_steps": warm}
+    elif cfg.architecture in ("topk", "batchtopk"):  # ours selects on raw pre-activations
+        sae |= {"k": cfg.k, "aux_loss_coefficient": cfg.aux_coeff,
+                "rescale_acts_by_decoder_norm": False}
+    else:
+        sae |= {"l0_coefficient": cfg.l0_coeff, "l0_warm_up_steps": warm,
+                "jumprelu_init_threshold": cfg.jumprelu_init_threshold,
+                "jumprelu_bandwidth": cfg.jumprelu_bandwidth}
+    trainer = {"total_training_samples": steps * tr.batch_size, "lr": tr.lr, "lr_end": tr.lr,
+               "lr_warm_up_steps": tr.warmup_steps}
+    return sae, trainer
 
 
 def synthetic_batches(n: int, batch: int, d_in: int, seed: int = 0) -> torch.Tensor:
@@ -77,65 +105,80 @@ def parse_variant(variant: str) -> tuple[str, int | None]:
 
 
 @torch.no_grad()
-def shift_to_l0(b_enc: torch.Tensor, z: torch.Tensor, l0: int, gate: float) -> None:
-    """b_enc such that each latent's pre-activation passes `gate` on l0/d_sae of the tokens."""
+def shift_to_l0(b_enc: torch.Tensor, z: torch.Tensor, l0: int, gate) -> None:
+    """b_enc such that each latent's pre-activation passes `gate` on l0/d_sae of the tokens
+    (bench/saelens_side.py does the same to SAELens's SAE)."""
     q = z.kthvalue(int(len(z) * (1 - l0 / z.shape[1])), dim=0).values
     b_enc.add_(gate - q)
 
 
-def ours(variant: str, batches: torch.Tensor, steps: int, warmup: int, k: int,
-         d_sae: int) -> dict:
-    name, l0 = parse_variant(variant)
-    n, batch, d_in = batches.shape
-    run = run_settings(name, d_sae, k, batch, steps + warmup)
-    torch.manual_seed(0)
-    sae = sae_from_config(run.sae, d_in)
-    sae.init_weights(torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        sae.b_dec.copy_(batches[0].mean(0))
-        if l0:
-            z = batches[0] @ sae.W_enc + sae.b_enc
-            shift_to_l0(sae.b_enc, z, l0, getattr(sae, "init_threshold", 0.0))
-    trainer = SAETrainer(sae, run.trainer, steps + warmup, torch.device("cpu"))
-    fired = 0
-    for i in range(warmup + steps):
-        if i == warmup:
-            t0 = time.perf_counter()
-        _, counts = trainer.step(batches[i % n])
-        fired += int(counts.sum()) if i >= warmup else 0
-    return {"tokens_per_s": steps * batch / (time.perf_counter() - t0),
-            "l0": fired / (steps * batch)}
+class Ours:
+    """Our SAE and trainer for one variant; each call trains `steps` more steps."""
+
+    def __init__(self, run: SAERunSettings, l0: int | None, batches: torch.Tensor,
+                 total_steps: int, steps: int):
+        self.batches, self.steps, self.i, self.l0s = batches, steps, 0, []
+        torch.manual_seed(0)
+        sae = sae_from_config(run.sae, batches.shape[2])
+        sae.init_weights(torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            sae.b_dec.copy_(batches[0].mean(0))  # as train_sae
+            if l0:
+                shift_to_l0(sae.b_enc, batches[0] @ sae.W_enc + sae.b_enc, l0,
+                            getattr(sae, "threshold", 0.0))
+        self.trainer = SAETrainer(sae, run.trainer, total_steps, torch.device("cpu"))
+
+    def __call__(self) -> int:
+        fired = 0
+        for _ in range(self.steps):
+            _, counts = self.trainer.step(self.batches[self.i % len(self.batches)])
+            fired += int(counts.sum())
+            self.i += 1
+        tokens = self.steps * self.batches.shape[1]
+        self.l0s.append(fired / tokens)
+        return tokens
 
 
-def encoder_only(batches: torch.Tensor, d_sae: int, reps: int = 5) -> float:
-    """Tokens/s of x·W_enc + b_enc alone, into a reused buffer (as our step computes it)."""
+class SAELensWorker:
+    """bench/saelens_side.py in the SAELens venv, answering one JSON line per command."""
+
+    def __init__(self, python: Path, batches_file: Path, threads: int):
+        self.proc = subprocess.Popen([str(python), str(SAELENS_SIDE), str(batches_file),
+                                      "--threads", str(threads)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def ask(self, **cmd) -> dict:
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"SAELens worker exited (code {self.proc.wait()}); see above")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise RuntimeError(f"SAELens worker, {cmd['op']}: {answer['error']}")
+        return answer
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def encoder_only(batches: torch.Tensor, d_sae: int, reps: int = 5):
+    """x·W_enc + b_enc alone, into a reused buffer (as our step computes it): → a way."""
     _, batch, d_in = batches.shape
     w, b = torch.randn(d_in, d_sae) * 0.05, torch.zeros(d_sae)
     out = torch.empty(batch, d_sae)
-    torch.addmm(b, batches[0], w, out=out)
-    t0 = time.perf_counter()
-    for i in range(reps):
-        torch.addmm(b, batches[i % len(batches)], w, out=out)
-    return reps * batch / (time.perf_counter() - t0)
+
+    def call() -> int:
+        for i in range(reps):
+            torch.addmm(b, batches[i % len(batches)], w, out=out)
+        return reps * batch
+    return call
 
 
-def saelens(python: Path, variants: list[str], batches_file: Path, args) -> dict[str, float]:
-    """SAELens's rate per variant. Its step is dense whatever the sparsity, so a name@L0=n
-    variant gets the plain name's rate unless --saelens-l0 times it too."""
-    runs = {v: v if args.saelens_l0 else parse_variant(v)[0] for v in variants}
-    out = batches_file.with_name("saelens.json")
-    cmd = [str(python), str(SAELENS_SIDE), str(batches_file), str(out), "--steps",
-           str(args.steps), "--warmup", str(args.warmup), "--k", str(args.k), "--d-sae",
-           str(args.d_sae), "--threads", str(args.threads)]
-    for run in dict.fromkeys(runs.values()):
-        name, l0 = parse_variant(run)
-        cmd.append(SAELENS_NAME[name] + (f"@L0={l0}" if l0 else ""))
-    done = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=3600)
-    if done.returncode != 0:
-        raise RuntimeError(f"SAELens side failed: {done.stderr[-2000:]}")
-    rates = dict(zip(dict.fromkeys(runs.values()),
-                     json.loads(out.read_text())["tokens_per_s"].values(), strict=True))
-    return {v: rates[run] for v, run in runs.items()}
+def summary(rates: dict, l0s: list[float]) -> dict:
+    """Rates plus the L0 measured in the timed calls (the first call is the warm-up)."""
+    return {**rates, "l0": statistics.median(l0s[1:]), "l0_per_call": l0s}
 
 
 def main() -> None:
@@ -143,78 +186,96 @@ def main() -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arch", nargs="+", default=["relu", "relu@L0=64", "topk", "batchtopk",
                                                   "jumprelu", "jumprelu@L0=64"],
-                    help="architectures; name@L0=n starts from a trained-like sparsity")
-    ap.add_argument("--steps", type=int, default=6, help="timed steps per architecture")
-    ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=2, help="ours then SAELens, repeated")
+                    help="architectures; name@L0=n starts both sides at a trained-like L0")
+    ap.add_argument("--steps", type=int, default=8, help="training steps per timed call")
+    ap.add_argument("--rounds", type=int, default=3, help="timed rounds (>= 3)")
     ap.add_argument("--d-in", type=int, default=512)
     ap.add_argument("--d-sae", type=int, default=4096)
     ap.add_argument("--batch", type=int, default=4096)
     ap.add_argument("--k", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-saelens", action="store_true")
-    ap.add_argument("--saelens-l0", action="store_true",
-                    help="time SAELens at each @L0=n state too (its rate does not change)")
     ap.add_argument("--out", default="metrics/bench/sae.json")
+    ap.add_argument("--force", action="store_true",
+                    help="measure even on a busy machine (prints figures, never writes them)")
     args = ap.parse_args()
     for v in args.arch:
-        if parse_variant(v)[0] not in SAELENS_NAME:
-            ap.error(f"--arch {v}: expected one of {sorted(SAELENS_NAME)}, optionally @L0=n")
+        if parse_variant(v)[0] not in SAELENS_TRAINING:
+            ap.error(f"--arch {v}: expected one of {sorted(SAELENS_TRAINING)}, optionally @L0=n")
+    load = require_quiet("bench/sae_train.py", args.force)
     torch.set_num_threads(args.threads)
     batches = synthetic_batches(4, args.batch, args.d_in)
-    python = None
-    if not args.no_saelens:
-        try:
-            python = saelens_python()
-        except SAELensUnavailable as err:
-            print(f"SAELens {SAELENS_VERSION} unavailable, timing ours only: {err}")
-    load_before = os.getloadavg()
-    rates: dict[str, list] = {"encoder": [], **{v: [] for v in args.arch}}
-    theirs: dict[str, list] = {v: [] for v in args.arch}
-    with tempfile.TemporaryDirectory() as tmp:
-        batches_file = Path(tmp) / "batches.npy"
-        np.save(batches_file, batches.numpy())
-        for r in range(args.rounds):
-            rates["encoder"].append(encoder_only(batches, args.d_sae))
-            for v in args.arch:
-                rates[v].append(ours(v, batches, args.steps, args.warmup, args.k, args.d_sae))
-                print(f"round {r + 1} ours {v}: {rates[v][-1]['tokens_per_s']:,.0f} tok/s",
-                      flush=True)
-            if python is not None:
-                for v, rate in saelens(python, args.arch, batches_file, args).items():
-                    theirs[v].append(rate)
-                    print(f"round {r + 1} SAELens for {v}: {rate:,.0f} tok/s", flush=True)
-    encoder = max(rates["encoder"])
+    rounds = max(3, args.rounds)
+    total_steps = (rounds + 1) * args.steps  # the warm-up call and the timed ones
     result = {
         "shapes": {"d_in": args.d_in, "d_sae": args.d_sae, "batch": args.batch, "k": args.k,
                    "dtype": "float32"},
-        "steps": args.steps, "warmup": args.warmup, "rounds": args.rounds,
-        "threads": args.threads, "cpu": platform.processor() or platform.machine(),
-        "torch": torch.__version__, "saelens": SAELENS_VERSION if python else None,
+        "steps_per_call": args.steps, "rounds": rounds, "threads": args.threads,
+        "torch": torch.__version__, "saelens": None, "skipped": {},
         "allocator": os.environ.get("LD_PRELOAD") or "default (glibc malloc)",
-        "load_average": {"before": load_before[0], "after": os.getloadavg()[0]},
-        "encoder_only_tokens_per_s": encoder,
-        "architectures": {},
     }
-    print(f"\nencoder matmul alone: {encoder:,.0f} tok/s; load average {load_before[0]:.1f} "
-          f"→ {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"{'architecture':16s} {'ours tok/s':>11s} {'SAELens':>9s} {'ratio':>6s} "
-          f"{'of encoder':>10s} {'L0':>7s}")
-    for v in args.arch:
-        best = max(rates[v], key=lambda m: m["tokens_per_s"])
-        row = {"tokens_per_s": best["tokens_per_s"], "l0": best["l0"],
-               "fraction_of_encoder_only": best["tokens_per_s"] / encoder,
-               "rounds_tokens_per_s": [m["tokens_per_s"] for m in rates[v]]}
-        if theirs[v]:
-            row |= {"saelens_tokens_per_s": max(theirs[v]), "saelens_rounds": theirs[v],
-                    "ratio": best["tokens_per_s"] / max(theirs[v])}
-        result["architectures"][v] = row
-        print(f"{v:16s} {row['tokens_per_s']:11,.0f} {row.get('saelens_tokens_per_s', 0):9,.0f} "
-              f"{row.get('ratio', float('nan')):6.2f} {row['fraction_of_encoder_only']:10.2f} "
-              f"{row['l0']:7.1f}")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+    python = None
+    if args.no_saelens:
+        skipped(result, "SAELens", "--no-saelens given")
+    else:
+        try:
+            python = saelens_python(build=False)
+            result["saelens"] = SAELENS_VERSION
+        except SAELensUnavailable:
+            skipped(result, "SAELens",
+                    f"no SAELens {SAELENS_VERSION} venv at {saelens_venv_dir()}; build it "
+                    "with `.venv/bin/python -c 'from dictlearn.saelens_env import "
+                    "saelens_python; saelens_python()'` (or point DICTLEARN_SAELENS_VENV at one)")
+    result["encoder_only_tokens_per_s"] = compare(
+        {"encoder_matmul": encoder_only(batches, args.d_sae)}, rounds, label="encoder: "
+    )["encoder_matmul"]
+    encoder = result["encoder_only_tokens_per_s"]["best"]
+    rows = result["architectures"] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        batches_file = Path(tmp) / "batches.npy"
+        np.save(batches_file, batches.numpy())
+        worker = SAELensWorker(python, batches_file, args.threads) if python else None
+        try:
+            for v in args.arch:
+                name, l0 = parse_variant(v)
+                run = run_settings(name, args.d_sae, args.k, args.batch, total_steps)
+                ours = Ours(run, l0, batches, total_steps, args.steps)
+                ways = {"ours": ours}
+                if worker:
+                    sae_cfg, trainer_cfg = saelens_settings(run, total_steps)
+                    worker.ask(op="setup", name=v, arch=SAELENS_TRAINING[name], l0=l0,
+                               sae=sae_cfg, trainer=trainer_cfg)
+                    theirs_l0s: list[float] = []
+
+                    def theirs(v=v, l0s=theirs_l0s) -> Timed:
+                        a = worker.ask(op="run", name=v, steps=args.steps)
+                        l0s.append(a["l0"])
+                        return Timed(a["tokens"], a["seconds"])
+                    ways["saelens"] = theirs
+                rates = compare(ways, rounds, label=f"{v}: ")
+                row = rows[v] = {"ours": summary(rates["ours"], ours.l0s),
+                                 "fraction_of_encoder_only": rates["ours"]["best"] / encoder}
+                if worker:
+                    worker.ask(op="drop", name=v)
+                    row["saelens_architecture"] = SAELENS_TRAINING[name]
+                    row["saelens"] = summary(rates["saelens"], theirs_l0s)
+                    row["ours_over_saelens"] = rates["ours"]["best"] / rates["saelens"]["best"]
+                    row["ours_over_saelens_median"] = \
+                        rates["ours"]["median"] / rates["saelens"]["median"]
+        finally:
+            if worker:
+                worker.close()
+    print(f"\nencoder matmul alone: {encoder:,.0f} tok/s")
+    print(f"{'architecture':16s} {'ours tok/s':>11s} {'L0':>6s} {'SAELens':>9s} {'L0':>6s} "
+          f"{'ratio':>6s} {'of encoder':>10s}  (best of {rounds} rounds)")
+    for v, row in rows.items():
+        s = row.get("saelens", {})
+        print(f"{v:16s} {row['ours']['best']:11,.0f} {row['ours']['l0']:6.1f} "
+              f"{s.get('best', 0):9,.0f} {s.get('l0', float('nan')):6.1f} "
+              f"{row.get('ours_over_saelens', float('nan')):6.2f} "
+              f"{row['fraction_of_encoder_only']:10.2f}")
+    result["machine"] = machine(load)
+    write_figures(args.out, result, load)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,29 @@
-"""SAELens's own SAE training step, timed: run by bench/sae_train.py with the python of the
-SAELens venv (it cannot import dictlearn). For each architecture: SAELens's TrainingSAE and
-SAETrainer, `trainer.step(batch)` (training_forward_pass, dead-feature statistics, backward,
-gradient clipping, Adam, schedulers) on the batches in a .npy file, as `fit()` calls it.
-"name@L0=n" first shifts b_enc so that each latent fires on n/d_sae of the tokens.
+"""SAELens's own SAE training step, timed in a long-lived worker: bench/sae_train.py starts it
+with the python of the SAELens venv (it cannot import dictlearn) and sends one JSON command a
+line on stdin; the worker answers each with one JSON line on stdout (anything SAELens prints
+goes to stderr), so that each round's SAELens call is timed inside the bench's alternation.
 
-    python saelens_side.py BATCHES.npy OUT.json --steps 8 --warmup 2 --k 32 standard topk
+  {"op": "setup", "name": N, "arch": A, "l0": n or null, "sae": {...}, "trainer": {...}}
+      SAELens's TrainingSAE A (standard, topk, batchtopk, jumprelu) from its config fields
+      "sae" and an SAETrainer from "trainer"; b_dec at batch 0's mean (as ours); with "l0",
+      b_enc shifted so that each latent fires on n/d_sae of batch 0's tokens, as
+      bench/sae_train.py's shift_to_l0 does for ours → {"ok": true}
+  {"op": "run", "name": N, "steps": s}
+      s × `trainer.step(batch)` (training_forward_pass, dead-feature statistics, backward,
+      clipping, Adam, schedulers), as `fit()` calls it, timed around the steps alone
+      → {"tokens": s·batch, "seconds": ..., "l0": latents fired per token (SAELens's own
+      firing counts)}
+  {"op": "drop", "name": N} → {"ok": true}
+
+    python saelens_side.py BATCHES.npy [--threads 2]
 """
 
 import argparse
 import json
+import os
+import sys
 import time
+import traceback
 
 import numpy as np
 import torch
@@ -25,44 +39,68 @@ CLASSES = {  # SAELens architecture name -> (training SAE, its config)
 }
 
 
-def rate(variant: str, batches: torch.Tensor, args) -> float:
-    name, _, l0 = variant.partition("@L0=")
-    n, batch, d_in = batches.shape
-    cls, cfg_cls = CLASSES[name]
-    extra = {"k": args.k} if "topk" in name else {}
-    torch.manual_seed(0)
-    sae = cls(cfg_cls(d_in=d_in, d_sae=args.d_sae, dtype="float32", device="cpu", **extra))
-    if l0:  # as bench/sae_train.py's shift_to_l0
+class Run:
+    def __init__(self, batches: torch.Tensor, arch: str, l0, sae: dict, trainer: dict):
+        self.batches, self.i = batches, 0
+        n, batch, d_in = batches.shape
+        cls, cfg_cls = CLASSES[arch]
+        torch.manual_seed(0)
+        self.sae = cls(cfg_cls(d_in=d_in, dtype="float32", device="cpu", **sae))
         with torch.no_grad():
-            z = sae.encode_with_hidden_pre(batches[0])[1]
-            q = z.kthvalue(int(batch * (1 - int(l0) / args.d_sae)), dim=0).values
-            gate = sae.threshold if name == "jumprelu" else 0.0
-            sae.b_enc.add_(gate - q)
-    trainer = SAETrainer(SAETrainerConfig(total_training_samples=(args.steps + args.warmup)
-                                          * batch, train_batch_size_samples=batch,
-                                          lr_end=3e-5, logger=LoggingConfig(log_to_wandb=False)),
-                         sae, data_provider=iter(()))
-    for i in range(args.warmup + args.steps):
-        if i == args.warmup:
+            self.sae.b_dec.copy_(batches[0].mean(0))
+            if l0:
+                z = self.sae.encode_with_hidden_pre(batches[0])[1]
+                q = z.kthvalue(int(batch * (1 - l0 / z.shape[1])), dim=0).values
+                gate = self.sae.threshold if arch == "jumprelu" else 0.0
+                self.sae.b_enc.add_(gate - q)
+        self.trainer = SAETrainer(SAETrainerConfig(train_batch_size_samples=batch,
+                                                   logger=LoggingConfig(log_to_wandb=False),
+                                                   **trainer),
+                                  self.sae, data_provider=iter(()))
+
+    def run(self, steps: int) -> dict:
+        fired_before, seconds = float(self.trainer.act_freq_scores.sum()), 0.0
+        for _ in range(steps):
+            x = self.batches[self.i % len(self.batches)]
             t0 = time.perf_counter()
-        trainer.step(batches[i % n])
-        trainer.n_training_steps += 1
-    return args.steps * batch / (time.perf_counter() - t0)
+            self.trainer.step(x)
+            self.trainer.n_training_steps += 1
+            seconds += time.perf_counter() - t0
+            self.i += 1
+        tokens = steps * self.batches.shape[1]
+        fired = float(self.trainer.act_freq_scores.sum()) - fired_before
+        return {"tokens": tokens, "seconds": seconds, "l0": fired / tokens}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("batches", help=".npy of [n, batch, d_in] float32")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    answers = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # stray prints (SAELens, tqdm) must not corrupt the answers
+    sys.stdout = sys.stderr
+    torch.set_num_threads(args.threads)
+    batches = torch.from_numpy(np.load(args.batches))
+    runs: dict[str, Run] = {}
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        try:
+            if cmd["op"] == "setup":
+                runs[cmd["name"]] = Run(batches, cmd["arch"], cmd["l0"], cmd["sae"],
+                                        cmd["trainer"])
+                answer = {"ok": True}
+            elif cmd["op"] == "run":
+                answer = runs[cmd["name"]].run(cmd["steps"])
+            elif cmd["op"] == "drop":
+                runs.pop(cmd["name"], None)
+                answer = {"ok": True}
+            else:
+                answer = {"error": f"unknown op {cmd['op']!r}"}
+        except Exception:  # the bench shows SAELens's own error
+            answer = {"error": traceback.format_exc(limit=4)}
+        answers.write(json.dumps(answer) + "\n")
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("batches")
-    ap.add_argument("out")
-    ap.add_argument("--steps", type=int, default=8)
-    ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--k", type=int, default=32)
-    ap.add_argument("--d-sae", type=int, default=4096)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("variants", nargs="+")
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    x = torch.from_numpy(np.load(args.batches))
-    out = {v: rate(v, x, args) for v in args.variants}
-    with open(args.out, "w") as f:
-        json.dump({"tokens_per_s": out, "torch": torch.__version__}, f)
+    main()

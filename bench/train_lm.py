@@ -3,9 +3,13 @@ nanoGPT's `model.py` (Karpathy), on the default profile's text and culture shape
 and with bf16 autocast, in one run. With `--quality`, also trains the default text model
 twice from the same seed (fp32, bf16) and compares their validation losses.
 
+Each way is timed as bench/timing.py says (a warm-up call, >= 3 alternating rounds, best and
+median). Ours is set against nanoGPT in the same precision (fp32 ÷ fp32, bf16 ÷ bf16); bf16 ÷
+nanoGPT's fp32 is reported too, named as such, never as a like-for-like speed-up.
 Targets: our loop >= 90% of its own bare step; bf16 (on CPUs with AVX512-BF16/AMX) >= 1.5x
 nanoGPT's fp32 rate; bf16 validation loss within 1% of fp32's. nanoGPT is read at run time
-from a checkout you give (`git clone` karpathy/nanoGPT anywhere), never copied here:
+from a checkout you give (`git clone` karpathy/nanoGPT anywhere), never copied here; without
+one it is reported and recorded as skipped:
 
     python bench/train_lm.py --nanogpt ~/src/nanoGPT [--quality data/prepared/text]
 
@@ -17,7 +21,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -25,9 +28,8 @@ import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from timing import compare, machine, require_quiet  # noqa: E402
+from timing import compare, machine, require_quiet, skipped, write_figures  # noqa: E402
 
-from dictlearn.core.outputs import write_json  # noqa: E402
 from dictlearn.core.runtime import cpu_has_bf16  # noqa: E402
 from dictlearn.lm.checkpoint import build_gpt2  # noqa: E402
 from dictlearn.lm.config import TrainLM  # noqa: E402
@@ -132,27 +134,42 @@ def main() -> None:
     ap.add_argument("--nanogpt", type=Path, help="a checkout of karpathy/nanoGPT")
     ap.add_argument("--steps", type=int, default=20, help="steps per timed call")
     ap.add_argument("--quality", type=Path, help="data/prepared/text: also compare val loss")
+    ap.add_argument("--rounds", type=int, default=3, help="timed rounds (>= 3)")
+    ap.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
+    ap.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     ap.add_argument("--out", default="metrics/bench/train_lm.json")
-    ap.add_argument("--force", action="store_true", help="measure even on a busy machine")
+    ap.add_argument("--force", action="store_true",
+                    help="measure even on a busy machine (prints figures, never writes them)")
     args = ap.parse_args()
     load = require_quiet("bench/train_lm.py", args.force)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     nanogpt = load_nanogpt(args.nanogpt) if args.nanogpt else None
+    result = {"cpu_has_bf16": cpu_has_bf16(), "steps_per_call": args.steps,
+              "rounds": max(3, args.rounds), "threads": torch.get_num_threads(),
+              "skipped": {}, "shapes": {}}
     if nanogpt is None:
-        print("nanoGPT: skipped (no --nanogpt <checkout of karpathy/nanoGPT> given)")
+        skipped(result, "nanoGPT", "pass --nanogpt <checkout of karpathy/nanoGPT> (make bench "
+                "NANOGPT=...), e.g. git clone https://github.com/karpathy/nanoGPT")
     train_lm_cfg = yaml.safe_load(Path(args.params).read_text())["train_lm"]
-    result = {"cpu_has_bf16": cpu_has_bf16(), "steps_per_call": args.steps, "shapes": {}}
-    for domain, (seq_len, vocab) in SHAPES.items():
+    for domain in args.shapes:
+        seq_len, vocab = SHAPES[domain]
         cfg = TrainLM.model_validate(train_lm_cfg[domain])
-        rates = compare(ways(cfg, seq_len, vocab, args.steps, nanogpt))
+        rates = compare(ways(cfg, seq_len, vocab, args.steps, nanogpt), args.rounds,
+                        label=f"{domain}: ")
         best = {k: v["best"] for k, v in rates.items()}
         row = {"batch_size": cfg.batch_size, "seq_len": seq_len,
-               "tokens_per_s": {k: {"best": round(v["best"]), "median": round(v["median"])}
+               "tokens_per_s": {k: {"best": round(v["best"]), "median": round(v["median"]),
+                                    "rates": [round(x) for x in v["rates"]]}
                                 for k, v in rates.items()},
                "loop_over_bare_fp32": best["ours_loop_fp32"] / best["ours_bare_fp32"],
                "loop_over_bare_bf16": best["ours_loop_bf16"] / best["ours_bare_bf16"]}
         if nanogpt is not None:
-            row["ours_bf16_over_nanogpt_fp32"] = best["ours_loop_bf16"] / best["nanogpt_fp32"]
-            row["ours_fp32_over_nanogpt_fp32"] = best["ours_loop_fp32"] / best["nanogpt_fp32"]
+            # like for like (each precision against the same precision), and bf16 against
+            # nanoGPT's fp32, labelled as such: a precision change is not a faster loop
+            for ours_p, theirs_p in (("fp32", "fp32"), ("bf16", "bf16"), ("bf16", "fp32")):
+                row[f"ours_{ours_p}_over_nanogpt_{theirs_p}"] = \
+                    best[f"ours_loop_{ours_p}"] / best[f"nanogpt_{theirs_p}"]
         result["shapes"][domain] = row
         print(domain, json.dumps({k: v for k, v in row.items() if k != "tokens_per_s"}),
               {k: v["best"] for k, v in row["tokens_per_s"].items()})
@@ -161,9 +178,7 @@ def main() -> None:
                                                  TrainLM.model_validate(train_lm_cfg["text"]))
         print("quality", json.dumps(result["quality_text_default"]))
     result["machine"] = machine(load)
-    if load <= (os.cpu_count() or 1):  # --force on a busy machine prints, never writes
-        write_json(args.out, result)
-        print(f"→ {args.out}")
+    write_figures(args.out, result, load)
 
 
 if __name__ == "__main__":

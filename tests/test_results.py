@@ -65,3 +65,25 @@ def test_the_culture_loop_row_sums_its_generations(tmp_path):
                               tmp_path / "site")
     assert html.count("<tr>") == 4 and "accuracy culture-1" in html
     assert (tmp_path / "site/culture_loop.html").read_text() == "<p>quizzes</p>"
+
+
+def test_bench_tables_show_the_measured_l0_each_side_and_skipped_peers(tmp_path):
+    from dictlearn.results import bench_sae
+
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    (bench / "sae.json").write_text(json.dumps({"shapes": {"k": 32}}))  # an earlier format
+    assert "not yet measured with this bench" in bench_sae(tmp_path)
+    rate = {"best": 200.0, "median": 150.0, "rates": [200.0, 150.0, 100.0]}
+    (bench / "sae.json").write_text(json.dumps({
+        "shapes": {"d_in": 8, "d_sae": 64, "batch": 16, "k": 4, "dtype": "float32"},
+        "steps_per_call": 2, "rounds": 3, "threads": 1, "torch": "2", "saelens": None,
+        "allocator": "default", "skipped": {"SAELens": "build its venv"},
+        "encoder_only_tokens_per_s": rate,
+        "architectures": {"relu@L0=8": {"ours": {**rate, "l0": 7.5, "l0_per_call": [8, 7.5]},
+                                        "fraction_of_encoder_only": 0.5}},
+        "machine": {"cores": 2, "load_before": 0.1, "load_after": 0.9}}))
+    table = bench_sae(tmp_path)
+    assert ("| relu (b_enc shifted, aimed at L0 8) | 200 (150) | 7.5 | skipped | – | – | 0.50 |"
+            in table)
+    assert "Skipped SAELens: build its venv." in table

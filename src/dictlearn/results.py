@@ -116,28 +116,58 @@ def render(metrics: Path) -> str:
     return "\n".join(parts)
 
 
+def _bench(metrics: Path, name: str, script: str, marker: str) -> dict | str:
+    """metrics/bench/<name>.json, or the line to print instead: not run yet, or written by an
+    earlier bench without `marker` (a key of the current format: warm-up call per way,
+    alternating rounds, load before and after)."""
+    b = _json(metrics / "bench" / f"{name}.json")
+    if not b:
+        return f"(no metrics/bench/{name}.json yet: run `python {script}` on a quiet machine)"
+    if "machine" not in b or marker not in b:
+        return (f"(metrics/bench/{name}.json comes from an earlier version of `{script}`: not "
+                "yet measured with this bench; run `make bench` on a quiet machine)")
+    return b
+
+
+def _timing_line(b: dict, what: str) -> str:
+    m = b["machine"]
+    return (f"{what}, best (median) of {b.get('rounds', 3)} alternating rounds after a warm-up "
+            f"call each; {m['cores']} cores, load {m['load_before']} before and "
+            f"{m['load_after']} after:")
+
+
+def _skipped(b: dict) -> list[str]:
+    """The peers a bench could not measure, each with the way to get it (a paragraph)."""
+    return [line for peer, how in b.get("skipped", {}).items()
+            for line in ("", f"Skipped {peer}: {how}.")]
+
+
+def _rate(r: dict | None, digits: int = 0) -> str:
+    return "skipped" if r is None else f"{r['best']:,.{digits}f} ({r['median']:,.{digits}f})"
+
+
 def bench_train_lm(metrics: Path) -> str:
     """bench/train_lm.py's figures (metrics/bench/train_lm.json), if it has been run."""
-    b = _json(metrics / "bench" / "train_lm.json")
-    if not b:
-        return "(no metrics/bench/train_lm.json yet: run `python bench/train_lm.py`)"
-    rows = ["| shape | ours fp32 | ours bf16 | bare step fp32 / bf16 | nanoGPT fp32 / bf16 | "
-            "loop ÷ bare (fp32, bf16) | ours bf16 ÷ nanoGPT fp32 |", "|---|---|---|---|---|---|---|"]
+    b = _bench(metrics, "train_lm", "bench/train_lm.py", "shapes")
+    if isinstance(b, str):
+        return b
+    rows = ["| shape | ours fp32 | ours bf16 | bare step fp32 | bare step bf16 | nanoGPT fp32 | "
+            "nanoGPT bf16 | loop ÷ bare (fp32, bf16) | ours ÷ nanoGPT, same precision (fp32, "
+            "bf16) | ours bf16 ÷ nanoGPT fp32 (precision differs) |", "|---" * 10 + "|"]
     for name, r in b["shapes"].items():
-        t = {k: v["best"] for k, v in r["tokens_per_s"].items()}
-        nano = (f"{t['nanogpt_fp32']:,} / {t['nanogpt_bf16']:,}" if "nanogpt_fp32" in t
-                else "skipped")
-        ratio = _f(r.get("ours_bf16_over_nanogpt_fp32"), 2) + "×" \
-            if "ours_bf16_over_nanogpt_fp32" in r else "–"
-        rows.append(f"| {name} (batch {r['batch_size']} × {r['seq_len']}) | "
-                    f"{t['ours_loop_fp32']:,} | {t['ours_loop_bf16']:,} | "
-                    f"{t['ours_bare_fp32']:,} / {t['ours_bare_bf16']:,} | {nano} | "
-                    f"{_f(r['loop_over_bare_fp32'], 2)}, {_f(r['loop_over_bare_bf16'], 2)} | "
-                    f"{ratio} |")
-    m = b["machine"]
-    out = ["Training tokens/s (best of 3 alternating rounds after a warm-up call each; "
-           f"{m['cores']} cores, load {m['load_before']} before and {m['load_after']} after):",
-           "", *rows]
+        t = r["tokens_per_s"]
+        ratios = "– | –"
+        if "nanogpt_fp32" in t:
+            ours = {p: t[f"ours_loop_{p}"]["best"] for p in ("fp32", "bf16")}
+            nano = {p: t[f"nanogpt_{p}"]["best"] for p in ("fp32", "bf16")}
+            ratios = (f"{ours['fp32'] / nano['fp32']:.2f}×, {ours['bf16'] / nano['bf16']:.2f}× | "
+                      f"{ours['bf16'] / nano['fp32']:.2f}×")
+        rows.append(f"| {name} (batch {r['batch_size']} × {r['seq_len']}) | " + " | ".join(
+            _rate(t.get(way)) for way in ("ours_loop_fp32", "ours_loop_bf16", "ours_bare_fp32",
+                                          "ours_bare_bf16", "nanogpt_fp32", "nanogpt_bf16"))
+            + f" | {_f(r['loop_over_bare_fp32'], 2)}, {_f(r['loop_over_bare_bf16'], 2)} | "
+            f"{ratios} |")
+    out = [_timing_line(b, "Training tokens/s"), "", *rows]
     q = b.get("quality_text_default")
     if q:
         out += ["", f"Default text model trained to the end from one seed: validation loss "
@@ -145,10 +175,98 @@ def bench_train_lm(metrics: Path) -> str:
                 f"({100 * q['relative_difference']:.2f}% apart), at "
                 f"{q['fp32']['train_tokens_per_s']:,.0f} and {q['bf16']['train_tokens_per_s']:,.0f}"
                 " tokens/s."]
+    return "\n".join(out + _skipped(b))
+
+
+def bench_cache_acts(metrics: Path) -> str:
+    """bench/cache_acts.py: caching beside the same model's forward to the same block."""
+    b = _bench(metrics, "cache_acts", "bench/cache_acts.py", "stop_at_layer")
+    if isinstance(b, str):
+        return b
+    t, last = b["tokens_per_s"], b["stop_at_layer"] - 1
+    out = [_timing_line(b, "Tokens/s"), "",
+           f"| model | forward to block {last} | caching | caching ÷ forward (best, median) "
+           "| target |", "|---|---|---|---|---|",
+           f"| {b['n_layer']} layers, hooks on MLP {', '.join(map(str, b['layers']))} (d_mlp "
+           f"{b['d_mlp']}), batch {b['batch_size']} × {b['seq_len']}, {b['tokens']:,} tokens | "
+           f"{_rate(t['forward_to_block'])} | {_rate(t['caching'])} | "
+           f"{b['caching_over_forward']:.2f}, {b['caching_over_forward_median']:.2f} | "
+           f"≥ {b['target']:.2f} |"]
+    if b["stop_at_layer"] >= b["n_layer"]:
+        out += ["", "The hooked block is the model's last: TransformerLens's `stop_at_layer` "
+                "then stops nowhere, and both columns include the final norm and unembedding."]
     return "\n".join(out)
 
 
-BLOCKS = {"results": render, "bench-train-lm": bench_train_lm}
+def bench_sae(metrics: Path) -> str:
+    """bench/sae_train.py: our SAE step beside SAELens's, same architecture and sparsity."""
+    b = _bench(metrics, "sae", "bench/sae_train.py", "steps_per_call")
+    if isinstance(b, str):
+        return b
+    s = b["shapes"]
+    rows = ["| SAE (start state) | ours tok/s | L0 ours | SAELens tok/s | L0 SAELens | "
+            "ours ÷ SAELens (best, median) | of the encoder matmul |", "|---" * 7 + "|"]
+    for variant, r in b["architectures"].items():
+        name, _, l0 = variant.partition("@L0=")
+        state = (f"b_enc shifted, aimed at L0 {l0}" if l0
+                 else f"k {s['k']}" if "topk" in name else "dense, as initialised")
+        theirs = r.get("saelens")
+        rows.append(
+            f"| {name} ({state}) | {_rate(r['ours'])} | {r['ours']['l0']:.1f} | "
+            f"{_rate(theirs)} | {'–' if theirs is None else format(theirs['l0'], '.1f')} | "
+            + ("–" if theirs is None else
+               f"{r['ours_over_saelens']:.2f}, {r['ours_over_saelens_median']:.2f}")
+            + f" | {r['fraction_of_encoder_only']:.2f} |")
+    enc = b["encoder_only_tokens_per_s"]
+    out = [_timing_line(b, f"Training tokens/s, {b['steps_per_call']} steps a call"), "", *rows,
+           "", f"d_in {s['d_in']}, d_sae {s['d_sae']}, batch {s['batch']}, {s['dtype']}, "
+           f"{b['threads']} threads, torch {b['torch']}, SAELens {b['saelens'] or '–'}, "
+           f"allocator {b['allocator']}; L0 as measured on each side in the timed calls; the "
+           f"encoder matmul x·W_enc alone: {_rate(enc)} tokens/s.", *_skipped(b)]
+    return "\n".join(out)
+
+
+def bench_toy(metrics: Path) -> str:
+    """bench/toy_sweep.py: s/member-step per way and precision, and like-for-like ratios."""
+    b = _bench(metrics, "toy", "bench/toy_sweep.py", "steps_per_call")
+    if isinstance(b, str):
+        return b
+    sps = b["seconds_per_member_step"]
+    rows = ["| run | seconds per member-step, best (median) |", "|---|---|"]
+    for name, v in sps.items():
+        rows.append(f"| {name.replace('_', ' ')} | {v['best']:.4f} ({v['median']:.4f}) |")
+    ratios = []
+    for key, r in b["ratios"].items():
+        ours, _, theirs = key.partition("_vs_")
+        mixed = ours.endswith("bfloat16") and theirs.endswith("float32")
+        ratios.append(f"{ours.replace('_', ' ')} vs {theirs.replace('_', ' ')}: {r:.2f}×"
+                      + (" (precision differs: not like for like)" if mixed else ""))
+    out = [_timing_line(b, f"{b['members']}-member LR sweep, N {b['N']}, m {b['m']}, k "
+                        f"{b['k']}, batch {b['batch']}, runs of {b['steps_per_call']} steps, "
+                        f"{b['threads']} threads on {b['device']}"), "", *rows, "",
+           "How many times faster (best figures): " + "; ".join(ratios) + ".", *_skipped(b)]
+    return "\n".join(out)
+
+
+def bench_culture_gen(metrics: Path) -> str:
+    """bench/culture_gen.py: quizzes/s, ours beside Fleuret's grids.py, one thread each."""
+    b = _bench(metrics, "culture_gen", "bench/culture_gen.py", "rounds")
+    if isinstance(b, str):
+        return b
+    rows = ["| tasks | ours | reference | ours ÷ reference (best, median) |", "|---|---|---|---|"]
+    for name, r in b["quizzes_per_s"].items():
+        ratio = f"{r['ratio']:.1f}×, {r['ratio_median']:.1f}×" if "ratio" in r else "–"
+        rows.append(f"| {name} | {_rate(r['ours'])} | {_rate(r.get('reference'))} | {ratio} |")
+    out = [_timing_line(b, "Quizzes/s on one thread"), "", *rows]
+    if "meets_target" in b:
+        out += ["", f"Mix: {b['quizzes_per_s']['mix']['ratio']:.1f}× the reference (target "
+                f"{b['target_ratio_mix']:.0f}×)."]
+    return "\n".join(out + _skipped(b))
+
+
+BLOCKS = {"results": render, "bench-train-lm": bench_train_lm,
+          "bench-cache-acts": bench_cache_acts, "bench-sae": bench_sae, "bench-toy": bench_toy,
+          "bench-culture-gen": bench_culture_gen}
 
 
 def render_blocks(text: str, metrics: Path) -> str:
