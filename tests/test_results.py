@@ -43,7 +43,7 @@ def test_culture_models_get_a_table_of_quiz_accuracy_per_task(tmp_path):
     assert quiz_table(tmp_path / "nothing") == []
 
 
-def test_the_culture_loop_row_sums_its_generations(tmp_path):
+def test_the_culture_loop_row_gives_each_generation(tmp_path):
     from dictlearn.report.build import _culture_loop_html
     from dictlearn.results import studies_table
 
@@ -56,8 +56,8 @@ def test_the_culture_loop_row_sums_its_generations(tmp_path):
     (tmp_path / "culture_loop").mkdir()
     (tmp_path / "culture_loop/metrics.json").write_text(json.dumps(loop))
     assert studies_table(tmp_path)[2] == (
-        "| culture loop (2 generations) | kept 5, 2 quizzes per generation of 96 written; mean "
-        "held-out accuracy 0.300 before, 0.500 after re-training |")
+        "| culture loop (2 generations) | quizzes kept of written, per generation: 5 of 64, "
+        "2 of 32; mean held-out accuracy 0.300 before, 0.500 after re-training |")
     (tmp_path / "folder").mkdir()
     (tmp_path / "folder/index.html").write_text("<p>quizzes</p>")
     (tmp_path / "site").mkdir()

@@ -87,12 +87,11 @@ def studies_table(metrics: Path) -> list[str]:
     loop = _json(metrics / "culture_loop" / "metrics.json")
     gens = [v for k, v in sorted(loop.items()) if k.startswith("generation_") and k != "generation_0"]
     if loop.get("enabled") and gens:
-        per_gen = ", ".join(str(g.get("kept", 0)) for g in gens)
-        made = sum(g.get("generated", 0) for g in gens)
+        per_gen = ", ".join(f"{g.get('kept', 0)} of {g.get('generated', 0)}" for g in gens)
         acc = [sum(a["all"] for a in g["accuracy"].values()) / len(g["accuracy"])
                for g in (loop["generation_0"], gens[-1])]
-        rows.append(f"| culture loop ({len(gens)} generations) | kept {per_gen} quizzes per "
-                    f"generation of {made} written; mean held-out accuracy {_f(acc[0])} before, "
+        rows.append(f"| culture loop ({len(gens)} generations) | quizzes kept of written, per "
+                    f"generation: {per_gen}; mean held-out accuracy {_f(acc[0])} before, "
                     f"{_f(acc[1])} after re-training |")
     for path in sorted((metrics / "toy").glob("*/metrics.json")):
         m = _json(path)
