@@ -1,5 +1,6 @@
-"""The feature browser: a site of an index, a page per SAE and per feature, every token
-escaped; rendered in headless Chromium with no console errors."""
+"""The feature browser: a site of an index (each SAE's feature density and best features), a
+searchable list and a page per feature linked to its neighbours, every token escaped and
+readable; rendered in headless Chromium with no console errors."""
 
 import json
 import os
@@ -16,7 +17,7 @@ from dictlearn.analysis.evals import context_activations, evaluate_sae
 from dictlearn.domains.prepared import load_split
 from dictlearn.lm.checkpoint import load_bridge
 from dictlearn.report.build import ModelInputs, SAEInputs, build_report
-from dictlearn.report.features import label_purity
+from dictlearn.report.features import FeatureStats, label_purity
 from dictlearn.sae import save_sae
 
 HOOK = "blocks.1.mlp.hook_post"
@@ -75,6 +76,45 @@ def test_no_page_lets_a_token_through_unescaped(site):
     assert "&lt;script&gt;" in (out / "index.html").read_text()  # the samples, as text
 
 
+def test_feature_pages_step_to_the_previous_and_next_and_back_to_the_list(site):
+    out, _ = site
+    folder = out / "saes" / "text-b" / "f"
+    ids = sorted(int(p.stem) for p in folder.glob("*.html"))
+    for i, j in enumerate(ids):
+        html = (folder / f"{j}.html").read_text()
+        assert 'href="../index.html"' in html  # the SAE's feature list
+        prev = re.search(r'<a rel="prev" href="(\d+)\.html"', html)
+        nxt = re.search(r'<a rel="next" href="(\d+)\.html"', html)
+        assert (int(prev[1]) if prev else None) == (ids[i - 1] if i else None)
+        assert (int(nxt[1]) if nxt else None) == (ids[i + 1] if i + 1 < len(ids) else None)
+
+
+def test_every_bar_of_the_label_chart_is_named(site):
+    out, _ = site
+    names = FeatureStats.load(out.parent / "features.safetensors").label_names
+    for p in (out / "saes" / "text-b" / "f").glob("*.html"):
+        bars = re.search(r'<table class="bars">(.*?)</table>', p.read_text())[1]
+        assert re.findall(r'<tr><td class="k">([^<]*)</td>', bars) == names
+
+
+def test_index_shows_each_saes_density_and_best_features(site):
+    out, _ = site
+    summary = (out / "index.html").read_text().split('id="sae-features"')[1]
+    assert "feature density" in summary and "dead, not drawn" in summary
+    best = re.findall(r'href="saes/text-b/f/(\d+)\.html"', summary)
+    assert 1 <= len(best) <= 5
+    assert all((out / "saes" / "text-b" / "f" / f"{j}.html").is_file() for j in best)
+
+
+def test_feature_list_is_searchable_and_no_token_shows_as_a_replacement_character(site):
+    out, _ = site
+    sae_page = (out / "saes" / "text-b" / "index.html").read_text()
+    assert 'class="search"' in sae_page and 'data-table="features"' in sae_page
+    assert 'id="features"' in sae_page and "promoted tokens" in sae_page
+    for p in out.rglob("*.html"):
+        assert "\ufffd" not in p.read_text(), p  # '�': a split UTF-8 byte decoded alone
+
+
 def test_label_purity_ignores_base_rates():
     count = torch.tensor([900.0, 100.0])
     mass = torch.tensor([[90.0, 10.0],   # fires in proportion to the tokens: no preference
@@ -106,9 +146,14 @@ def test_pages_render_in_headless_chromium_without_console_errors(site, tmp_path
         console = [line for line in run.stderr.splitlines() if ":CONSOLE" in line]
         assert not console, console
         assert "</html>" in run.stdout
-    dom = subprocess.run([*flags, "--dump-dom", sae_page], capture_output=True, text=True,
-                         timeout=300, check=True).stdout
-    assert dom.count('class="feature-row"') > 0  # the rows are in the live DOM
+    # the feature list opened on a search shows just the rows that hold the word
+    dom = subprocess.run([*flags, "--dump-dom", f"{sae_page}#search=shakespeare"],
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    rows = re.findall(r'<tr class="feature-row"([^>]*)>(.*?)</tr>', dom)
+    assert rows  # the rows are in the live DOM
+    assert all(("display: none" in attrs) == ("shakespeare" not in row) for attrs, row in rows)
+    shown = sum("display: none" not in attrs for attrs, _ in rows)
+    assert f"{shown} of {len(rows)} shown" in dom
     shot = tmp_path / "shot.png"
     subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1000,800", feature_page],
                    capture_output=True, timeout=300, check=True)

@@ -1,9 +1,11 @@
 """Build the feature browser, a static site that opens from file:// with no network:
 
-    index.html               every model and SAE with its headline metrics, the frontier,
-                             induction heads and neurons vs features per model
-    saes/<sae>/index.html    the SAE's metrics and a sortable table of its live features
-    saes/<sae>/f/<j>.html    one page per feature (the most frequent `n_features` of each SAE)
+    index.html               every model and SAE with its headline metrics, each SAE's feature
+                             density and best features, the frontier, induction heads and
+                             neurons vs features per model
+    saes/<sae>/index.html    the SAE's metrics and its live features, searchable and sortable
+    saes/<sae>/f/<j>.html    one page per feature (the most frequent `n_features` of each SAE),
+                             linked to the previous and next one and back to the list
 
 Each page carries its own data, so a page opens as fast as its own size allows, however many
 features there are."""
@@ -22,9 +24,11 @@ from tqdm import tqdm
 from dictlearn.domains import get_domain
 from dictlearn.domains.base import escape
 from dictlearn.lm.checkpoint import load_bridge, load_tokenizer
-from dictlearn.report.features import FeatureStats, feature_page, purity_chart
+from dictlearn.report.feature_list import DENSITY, feature_list, sae_summary
+from dictlearn.report.features import FeatureStats, density_chart, feature_page, purity_chart
 from dictlearn.report.html import bar_chart, heat_map, kv_table, num, page, table
 from dictlearn.report.probes import induction_scores, output_effects
+from dictlearn.report.tokens import Vocab
 from dictlearn.report.toy import toy_html
 from dictlearn.core.errors import InputError
 
@@ -69,42 +73,34 @@ def _write(path: Path, html: str) -> None:
     path.write_text(html, encoding="utf-8")
 
 
-def _sae_site(m: ModelInputs, sae: SAEInputs, vocab: list[str], out: Path, n_features: int,
-              n_examples: int) -> tuple[dict, FeatureStats]:
-    """Write saes/<name>/…; return the SAE's headline row and its statistics."""
+def _sae_site(m: ModelInputs, sae: SAEInputs, vocab: Vocab, out: Path, n_features: int,
+              n_examples: int) -> tuple[dict, FeatureStats, str]:
+    """Write saes/<name>/…; return the SAE's headline row, its statistics and its summary
+    for the index."""
     train, evals = _json(sae.train_metrics), _json(sae.eval_metrics)
     cfg, W_dec = _sae_meta(sae.weights)
     layer = int(cfg["metadata"]["hook_name"].split(".")[1])
     stats = FeatureStats.load(sae.features)
     domain = get_domain(m.domain)
     effects = output_effects(m.checkpoint, layer, W_dec)
-    live = stats.live()
-    with_page = set(live[:n_features].tolist())
-    label, purity = stats.purity()
-    rows = []
-    for j in live.tolist():
-        link = f'<a href="f/{j}.html">{j}</a>' if j in with_page else str(j)
-        rows.append([num(j, link),
-                     num(float(stats["frequency"][j])), num(float(stats["top_values"][j, 0])),
-                     escape(stats.label_names[int(label[j])]), num(float(purity[j]))])
+    pages = sorted(stats.live()[:n_features].tolist())
+    with_page = set(pages)
     folder = out / "saes" / sae.name
     knob = cfg["metadata"].get("dictlearn_architecture", "")
     body = (f"<p>model {escape(m.name)} · {escape(cfg['metadata']['hook_name'])} · "
             f"architecture {escape(knob)} · d_sae {cfg['d_sae']}</p>"
             f'<div class="grid2"><div><h3>Held-out tokens</h3>{kv_table(evals)}</div>'
-            f"<div><h3>Training</h3>{kv_table(train)}</div></div>"
-            f"<h3>{len(live)} live features of {cfg['d_sae']}</h3>"
-            f'<p class="muted">Click a column to sort. Pages for the {len(with_page)} most '
-            "frequent.</p>"
-            + table(["feature", "frequency", "max activation", "dominant label", "purity"],
-                    rows, row_class="feature-row"))
+            f"<div><h3>Training</h3>{kv_table(train)}</div>"
+            + density_chart(stats["frequency"], DENSITY) + "</div>"
+            + feature_list(stats, vocab, effects[0], with_page))
     _write(folder / "index.html", page(f"SAE {sae.name}", body, root="../../"))
-    for j in tqdm(sorted(with_page), desc=f"report {sae.name}", unit="page", leave=False):
+    for i, j in enumerate(tqdm(pages, desc=f"report {sae.name}", unit="page", leave=False)):
+        prev, nxt = pages[i - 1] if i else None, pages[i + 1] if i + 1 < len(pages) else None
         _write(folder / "f" / f"{j}.html",
-               feature_page(sae.name, j, stats, domain, vocab, effects, n_examples))
+               feature_page(sae.name, j, stats, domain, vocab, effects, n_examples, prev, nxt))
     head = {"sae": sae.name, "model": m.name, "architecture": knob,
             **{k: evals[k] for k in HEADLINE if k in evals}}
-    return head, stats
+    return head, stats, sae_summary(sae.name, stats, vocab, effects[0], with_page)
 
 
 def _neurons_vs_features(m: ModelInputs, per_sae: list[tuple[str, FeatureStats]]) -> str:
@@ -138,7 +134,7 @@ def _neurons_vs_features(m: ModelInputs, per_sae: list[tuple[str, FeatureStats]]
 
 def _universality_html(folder: Path | None, metrics: Path | None,
                        stats: dict[str, FeatureStats], models: dict[str, ModelInputs],
-                       vocabs: dict[str, list[str]], n_families: int = 6) -> str:
+                       vocabs: dict[str, Vocab], n_families: int = 6) -> str:
     """Share of universal units, the best-match distributions, and the features of the first
     model best matched in all others, each drawn beside its matches."""
     if folder is None or not (folder / "matches.safetensors").is_file():
@@ -226,16 +222,16 @@ def build_report(models: list[ModelInputs], out: Path, n_features: int, n_exampl
                  culture_loop_metrics: Path | None = None, toy_metrics: Path | None = None
                  ) -> None:
     """Write the site into `out` (an existing, empty folder)."""
-    model_rows, sae_rows, sections = [], [], []
+    model_rows, sae_rows, summaries, sections = [], [], [], []
     all_stats, vocabs, owner = {}, {}, {}
     for m in tqdm(models, desc="report", unit="model"):
         lm = _json(m.lm_metrics)
         samples = m.samples.read_text(encoding="utf-8") if m.samples.is_file() else ""
-        tokenizer = load_tokenizer(m.checkpoint)
-        vocab = [tokenizer.decode([i]) for i in range(len(tokenizer))]
+        vocab = Vocab.from_tokenizer(load_tokenizer(m.checkpoint))
         per_sae = []
         for sae in m.saes:
-            head, stats = _sae_site(m, sae, vocab, out, n_features, n_examples)
+            head, stats, summary = _sae_site(m, sae, vocab, out, n_features, n_examples)
+            summaries.append(summary)
             sae_rows.append(head)
             per_sae.append((sae.name, stats))
             all_stats[sae.name], vocabs[sae.name], owner[sae.name] = stats, vocab, m
@@ -264,6 +260,8 @@ def build_report(models: list[ModelInputs], out: Path, n_features: int, n_exampl
     model_table = table(["model", "domain", "val loss", "quiz accuracy (greedy)",
                          "cell accuracy (greedy)"], model_rows)
     body = (f"<h2>Models</h2>{model_table}<h2>SAEs</h2>{sae_table}"
+            + '<section id="sae-features"><h2>Features per SAE</h2>' + "".join(summaries)
+            + "</section>"
             + _frontier_html(frontier_png)
             + _universality_html(universality, universality_metrics, all_stats, owner, vocabs)
             + _culture_loop_html(culture_loop, culture_loop_metrics, out)

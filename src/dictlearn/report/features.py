@@ -1,9 +1,10 @@
 """One SAE's features as the browser shows them: the statistics eval_sae recorded, label purity
-for features and for the MLP neurons beside them, and a page per feature."""
+for features and for the MLP neurons beside them, feature density, and a page per feature."""
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import torch
 from safetensors import safe_open
 
 from dictlearn.domains.base import Domain, escape
-from dictlearn.report.html import bar_chart, fmt, kv_table, page
+from dictlearn.report.html import bar_chart, fmt, hbar_chart, kv_table, page
+from dictlearn.report.tokens import Vocab
 from dictlearn.core.errors import InputError, damaged, restore_hint
 
 
@@ -61,7 +63,7 @@ class FeatureStats:
         alive = (freq > 0).nonzero().squeeze(1)
         return alive[freq[alive].argsort(descending=True)]
 
-    def contexts(self, j: int, domain: Domain, vocab: list[str], n: int) -> list[str]:
+    def contexts(self, j: int, domain: Domain, vocab: Vocab, n: int) -> list[str]:
         """Feature j's top activating contexts, drawn by the domain's renderer."""
         ids, where, values = self["input_ids"], self["top_where"], self["top_values"]
         ctx, seq_len, left = self["top_context_acts"], self["input_ids"].shape[1], self.context_left
@@ -74,7 +76,7 @@ class FeatureStats:
             acts = ctx[j, e].tolist()
             keep = [i for i, a in enumerate(acts) if a == a]  # NaN: outside the sequence
             row = ids[s].tolist()
-            tokens = [vocab[row[p - left + i]] for i in keep]
+            tokens = vocab.text([row[p - left + i] for i in keep])
             out.append(domain.render_html(tokens, [acts[i] for i in keep], keep.index(left)))
         return out
 
@@ -89,8 +91,24 @@ def purity_chart(purity: torch.Tensor, title: str, n_labels: int) -> str:
     return bar_chart(counts.tolist(), labels, title)
 
 
-def feature_page(sae_name: str, j: int, stats: FeatureStats, domain: Domain,
-                 vocab: list[str], effects: tuple[torch.Tensor, ...], n_examples: int) -> str:
+def density_chart(frequency: torch.Tensor, title: str, per_decade: int = 4) -> str:
+    """Histogram of feature density, the share of tokens a feature fires on, on a log scale
+    from the rarest live feature's decade to 1; dead features are counted in the title."""
+    live = frequency[frequency > 0].double()
+    lo = min(math.floor(float(live.log10().min())), -1) if len(live) else -1
+    bins = -lo * per_decade
+    counts = torch.histc(live.log10(), bins=bins, min=lo, max=0.0)
+    edges = [10 ** (lo + i / per_decade) for i in range(bins + 1)]
+    labels = [f"{edges[i]:.1e} to {edges[i + 1]:.1e}" for i in range(bins)]
+    ticks = [(d / -lo, f"1e{lo + d}" if lo + d else "1") for d in range(-lo + 1)]
+    return bar_chart(counts.tolist(), labels, f"{title} ({len(frequency) - len(live)} dead, "
+                     "not drawn)", ticks=ticks)
+
+
+def feature_page(sae_name: str, j: int, stats: FeatureStats, domain: Domain, vocab: Vocab,
+                 effects: tuple[torch.Tensor, ...], n_examples: int,
+                 prev: int | None = None, nxt: int | None = None) -> str:
+    """Feature j's page; `prev` and `nxt`, the features with a page either side of it."""
     label, purity = stats.purity()
     freq = float(stats["frequency"][j])
     hist = stats["activation_histogram"][j]
@@ -109,20 +127,28 @@ def feature_page(sae_name: str, j: int, stats: FeatureStats, domain: Domain,
     up_i, up_v, down_i, down_v = (t[j] for t in effects)
 
     def tokens(ids: torch.Tensor, vals: torch.Tensor) -> str:
-        return "".join(f'<tr><td class="k">{escape(repr(vocab[int(i)]))}</td>'
+        return "".join(f'<tr><td class="k" title="token {int(i)}">'
+                       f"{escape(repr(vocab.token(int(i))))}</td>"
                        f"<td>{escape(fmt(float(v)))}</td></tr>" for i, v in zip(ids, vals))
 
     mass = stats["label_mass"][j] / stats["label_count"].clamp_min(1)
+    nav = f' · <a href="../index.html">all features of {escape(sae_name)}</a>'
+    if prev is not None:
+        nav += f' · <a rel="prev" href="{prev}.html">← feature {prev}</a>'
+    if nxt is not None:
+        nav += f' · <a rel="next" href="{nxt}.html">feature {nxt} →</a>'
+    if prev is not None or nxt is not None:
+        nav += ' <span class="muted">(keys ← →)</span>'
     body = (
         f'<div class="grid2"><div>{kv_table(summary)}</div>'
         + bar_chart(hist[lo:hi].tolist(), bins, "activation histogram (log-spaced bins)")
-        + bar_chart(mass.tolist(), stats.label_names,
-                    "mean activation per label (" + ", ".join(stats.label_names[:6]) + ")",
-                    color="#3cb44b")
+        + hbar_chart(mass.tolist(), stats.label_names, "mean activation per label",
+                     color="#3cb44b")
         + "</div><div class=\"grid2\">"
         f"<div><h3>Promoted tokens</h3><table>{tokens(up_i, up_v)}</table></div>"
         f"<div><h3>Suppressed tokens</h3><table>{tokens(down_i, down_v)}</table></div></div>"
-        "<p class=\"muted\">Direct logit effect W_dec · W_out · γ_final · W_U.</p>"
+        "<p class=\"muted\">Direct logit effect W_dec · W_out · γ_final · W_U. A byte that is "
+        "part of a UTF-8 character shows as &lt;0xE2&gt;.</p>"
         "<h3>Top activating contexts</h3>"
         + "\n".join(stats.contexts(j, domain, vocab, n_examples)))
-    return page(f"{sae_name} · feature {j}", body, root="../../")
+    return page(f"{sae_name} · feature {j}", body, root="../../", nav=nav)

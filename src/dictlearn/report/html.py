@@ -1,6 +1,6 @@
-"""HTML building blocks of the feature browser: the page shell, tables (sortable in place,
-no network, no fetch: everything a page shows is in the page), and small inline SVG charts.
-Every piece of text goes through `escape`."""
+"""HTML building blocks of the feature browser: the page shell, tables (sorted and searched in
+place by the page's own script: no network, no fetch, everything a page shows is in the page),
+and small inline charts. Every piece of text goes through `escape`."""
 
 from __future__ import annotations
 
@@ -24,6 +24,10 @@ table.sortable th.asc::after { content: " ▲"; } table.sortable th.desc::after 
 .muted { color: #777; font-size: 0.9em; }
 pre { background: #f7f7f7; padding: 0.6em; overflow-x: auto; font-size: 0.85em; }
 svg text { font-size: 10px; fill: #444; }
+table.bars td { border: none; padding: 0.05em 0.4em; font-size: 0.85em; }
+table.bars .bar { height: 0.8em; min-width: 1px; }
+td > code { display: block; text-align: left; }
+input.search { font-size: 1em; padding: 0.2em 0.4em; width: 24em; margin-right: 0.6em; }
 """
 
 # sort a table by the clicked column: numbers by value (data-v when present), text otherwise
@@ -51,13 +55,57 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 });
 """
 
+# show only the rows of a table holding every word typed into its search box (or given in the
+# address: #search=words)
+SEARCH_JS = """
+document.querySelectorAll("input.search").forEach(function (box) {
+  var table = document.getElementById(box.getAttribute("data-table"));
+  var count = document.getElementById(box.getAttribute("data-count"));
+  var rows = Array.prototype.slice.call(table.tBodies[0].rows);
+  var texts = rows.map(function (row) {
+    return Array.prototype.map.call(row.cells, function (c) { return c.textContent; })
+      .join(" ").toLowerCase();
+  });
+  function filter() {
+    var words = box.value.toLowerCase().split(/\\s+/).filter(Boolean), shown = 0;
+    rows.forEach(function (row, i) {
+      var hit = words.every(function (w) { return texts[i].indexOf(w) >= 0; });
+      row.style.display = hit ? "" : "none";
+      shown += hit ? 1 : 0;
+    });
+    count.textContent = shown + " of " + rows.length + " shown";
+  }
+  // a link may carry a search: saes/<sae>/index.html#search=python
+  var asked = /[#&]search=([^&]*)/.exec(window.location.hash);
+  if (asked) {
+    try { box.value = decodeURIComponent(asked[1].replace(/\\+/g, " ")); }
+    catch (err) { box.value = asked[1]; }
+  }
+  box.addEventListener("input", filter);
+  filter();
+});
+"""
 
-def page(title: str, body: str, root: str = "") -> str:
-    """A whole page; `root` is the relative path back to the report's index ('', '../')."""
-    nav = f'<nav><a href="{root}index.html">index</a></nav>' if root else ""
+# the ← and → keys follow a page's rel="prev" and rel="next" links
+KEYS_JS = """
+document.addEventListener("keydown", function (e) {
+  if (e.target.tagName === "INPUT" || e.altKey || e.ctrlKey || e.metaKey) return;
+  var rel = e.key === "ArrowLeft" ? "prev" : e.key === "ArrowRight" ? "next" : "";
+  var link = rel ? document.querySelector('a[rel="' + rel + '"]') : null;
+  if (link) window.location.href = link.href;
+});
+"""
+
+
+def page(title: str, body: str, root: str = "", nav: str = "") -> str:
+    """A whole page; `root` is the relative path back to the report's index ('', '../');
+    `nav`, HTML put after the link to the index."""
+    links = (f'<a href="{root}index.html">index</a>' if root else "") + nav
+    bar = f"<nav>{links}</nav>" if links else ""
     return ('<!doctype html><html lang="en"><head><meta charset="utf-8">'
-            f"<title>{escape(title)}</title><style>{CSS}</style></head><body>{nav}"
-            f"<h1>{escape(title)}</h1>{body}<script>{SORT_JS}</script></body></html>")
+            f"<title>{escape(title)}</title><style>{CSS}</style></head><body>{bar}"
+            f"<h1>{escape(title)}</h1>{body}<script>{SORT_JS}{SEARCH_JS}{KEYS_JS}</script>"
+            "</body></html>")
 
 
 def fmt(v: object) -> str:
@@ -73,13 +121,22 @@ def kv_table(rows: dict[str, object]) -> str:
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]], sortable: bool = True,
-          row_class: str = "") -> str:
+          row_class: str = "", table_id: str = "") -> str:
     """`rows` hold cell HTML already escaped (links, numbers); header text is escaped here."""
     cls = ' class="sortable"' if sortable else ""
+    tid = f' id="{escape(table_id)}"' if table_id else ""
     rc = f' class="{row_class}"' if row_class else ""
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
     body = "".join(f"<tr{rc}>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<table{tid}{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def search_box(table_id: str, hint: str) -> str:
+    """A box that shows only the rows of table `table_id` holding every word typed."""
+    tid = escape(table_id)
+    return (f'<p><input class="search" type="search" data-table="{tid}" '
+            f'data-count="{tid}-count" placeholder="{escape(hint)}" aria-label="search">'
+            f'<span class="muted" id="{tid}-count"></span></p>')
 
 
 def num(v: float, html: str | None = None) -> str:
@@ -89,19 +146,38 @@ def num(v: float, html: str | None = None) -> str:
 
 
 def bar_chart(values: Sequence[float], labels: Sequence[str], title: str, width: int = 360,
-              height: int = 120, color: str = "#4363d8") -> str:
-    """Vertical bars, first and last label under the axis, the title on top."""
+              height: int = 120, color: str = "#4363d8",
+              ticks: Sequence[tuple[float, str]] | None = None) -> str:
+    """Vertical bars, each bar's label on hover; under the axis the `ticks`, (share of the
+    width, text) (by default the first and last bar's label); the title below."""
     n, top = len(values), max(max(values, default=0.0), 1e-12)
     bw = width / max(n, 1)
     bars = "".join(
         f'<rect x="{i * bw:.1f}" y="{height - v / top * height:.1f}" width="{max(bw - 1, 1):.1f}"'
         f' height="{v / top * height:.1f}" fill="{color}"><title>{escape(labels[i])}: '
         f"{escape(fmt(float(v)))}</title></rect>" for i, v in enumerate(values))
-    ticks = (f'<text x="0" y="{height + 12}">{escape(labels[0])}</text>'
-             f'<text x="{width}" y="{height + 12}" text-anchor="end">{escape(labels[-1])}</text>'
-             if n else "")
-    return (f'<figure><svg width="{width}" height="{height + 16}" role="img">{bars}{ticks}'
+    if ticks is None:
+        ticks = [(0.0, labels[0]), (1.0, labels[-1])] if n else []
+    marks = "".join(
+        f'<text x="{x * width:.1f}" y="{height + 12}" text-anchor="'
+        f'{"start" if x <= 0 else "end" if x >= 1 else "middle"}">{escape(text)}</text>'
+        for x, text in ticks)
+    return (f'<figure><svg width="{width}" height="{height + 16}" role="img">{bars}{marks}'
             f"</svg><figcaption class=\"muted\">{escape(title)}</figcaption></figure>")
+
+
+def hbar_chart(values: Sequence[float], labels: Sequence[str], title: str, width: int = 220,
+               color: str = "#4363d8") -> str:
+    """A named bar per value: its label, a bar as long as the value (the largest `width`
+    pixels), the value."""
+    top = max(max(values, default=0.0), 1e-12)
+    rows = "".join(
+        f'<tr><td class="k">{escape(label)}</td><td style="width:{width}px">'
+        f'<div class="bar" style="width:{max(float(v), 0.0) / top * width:.0f}px;'
+        f'background:{color}"></div></td><td>{escape(fmt(float(v)))}</td></tr>'
+        for label, v in zip(labels, values))
+    return (f'<figure><table class="bars">{rows}</table>'
+            f'<figcaption class="muted">{escape(title)}</figcaption></figure>')
 
 
 def heat_map(values: Sequence[Sequence[float]], row_label: str, col_label: str,
