@@ -1,7 +1,6 @@
 """Stage eval_sae@{name}: SAE metrics on held-out tokens, feature statistics for the report."""
 
 import argparse
-import csv
 import json
 from pathlib import Path
 
@@ -11,9 +10,10 @@ from dictlearn.core.schema import load_settings
 from dictlearn.domains import get_domain
 from dictlearn.domains.prepared import load_split
 from dictlearn.analysis.config import EvalSAE
-from dictlearn.analysis.evals import context_activations, evaluate_sae, log_frequency_histogram
+from dictlearn.analysis.evals import context_activations, evaluate_sae
+from dictlearn.analysis.frequency import frequency_metrics, log_frequency_histogram, rank_frequency
 from dictlearn.lm.checkpoint import load_bridge
-from dictlearn.core.outputs import atomic_path, write_json
+from dictlearn.core.outputs import atomic_path, write_json, write_tsv
 from dictlearn.core.runtime import pick_device, stage_main
 from dictlearn.sae import load_sae
 from dictlearn.sae.io import read_cfg
@@ -44,6 +44,7 @@ def main() -> None:
     metrics, stats = evaluate_sae(bridge, sae, hook, split.ids, split.labels,
                                   len(split.label_names), cfg.batch_size, cfg.top_k,
                                   cfg.dense_threshold, device)
+    metrics.update(frequency_metrics(stats["frequency"], sae.W_dec))
     stats["top_context_acts"] = context_activations(
         bridge, sae, hook, split.ids, stats["top_where"], left, right,
         cfg.batch_size, device)
@@ -58,12 +59,13 @@ def main() -> None:
                                                    sort_keys=True)})
         tmp_metrics.mkdir()
         write_json(tmp_metrics / "metrics.json", metrics)
-        with open(tmp_metrics / "log_frequency.tsv", "w", newline="") as f:
-            rows = log_frequency_histogram(stats["frequency"])
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]), delimiter="\t")
-            writer.writeheader()
-            writer.writerows(rows)
-    print({k: round(v, 4) for k, v in metrics.items()})
+        for name, rows, header in (
+                ("log_frequency", log_frequency_histogram(stats["frequency"]),
+                 ["log10_frequency", "features"]),
+                ("rank_frequency", rank_frequency(stats["frequency"]), ["rank", "frequency"])):
+            write_tsv(tmp_metrics / f"{name}.tsv", header, [[r[h] for h in header] for r in rows])
+    # None: a statistic with nothing to measure (see analysis/frequency.py)
+    print({k: v if v is None else round(v, 4) for k, v in metrics.items()})
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from conftest import identity_sae
-from dictlearn.analysis.evals import ce_loss_recovered, evaluate_sae, log_frequency_histogram
+from dictlearn.analysis.evals import ce_loss_recovered, evaluate_sae
 from dictlearn.domains.prepared import load_split
 from dictlearn.lm.checkpoint import load_bridge
 
@@ -55,12 +55,6 @@ def test_zero_sae_recovers_nothing(run):
                               2, 8, 4, 0.1, torch.device("cpu"))
     assert metrics["ce_loss_recovered"] == pytest.approx(0.0, abs=1e-4)
     assert metrics["explained_variance"] <= 0.0
-
-
-def test_log_frequency_histogram_counts_every_feature():
-    freq = torch.tensor([0.0, 1e-3, 1e-3, 0.5, 1.0])
-    rows = log_frequency_histogram(freq, n_bins=10)
-    assert sum(r["features"] for r in rows) == 5
 
 
 def test_feature_and_neuron_statistics_add_up(checkpoint, prepared):

@@ -14,6 +14,7 @@ from safetensors.torch import save_file
 
 from conftest import identity_sae
 from dictlearn.analysis.evals import context_activations, evaluate_sae
+from dictlearn.analysis.frequency import frequency_metrics
 from dictlearn.domains.prepared import load_split
 from dictlearn.lm.checkpoint import load_bridge
 from dictlearn.report.build import ModelInputs, SAEInputs, build_report
@@ -30,6 +31,7 @@ def site(checkpoint, prepared, tmp_path_factory):
     val = load_split(prepared, "validation")
     sae = identity_sae(bridge.cfg.d_mlp)
     metrics, stats = evaluate_sae(bridge, sae, HOOK, val.ids, val.labels, 2, 8, 4, 0.1, "cpu")
+    metrics.update(frequency_metrics(stats["frequency"], sae.W_dec))
     stats["top_context_acts"] = context_activations(bridge, sae, HOOK, val.ids,
                                                     stats["top_where"], 6, 2, 8, "cpu")
     save_file({**stats, "input_ids": val.ids, "labels": val.labels},
@@ -87,6 +89,18 @@ def test_feature_pages_step_to_the_previous_and_next_and_back_to_the_list(site):
         nxt = re.search(r'<a rel="next" href="(\d+)\.html"', html)
         assert (int(prev[1]) if prev else None) == (ids[i - 1] if i else None)
         assert (int(nxt[1]) if nxt else None) == (ids[i + 1] if i + 1 < len(ids) else None)
+
+
+def test_sae_page_draws_rank_frequency_beside_density_with_its_fit(site):
+    out, stats = site
+    sae_page = (out / "saes" / "text-b" / "index.html").read_text()
+    assert "feature density" in sae_page and "rank–frequency of live features" in sae_page
+    assert "(power-law fit: slope" in sae_page  # from the eval metrics (the fixture computes them)
+    line = re.search(r'<polyline points="([^"]*)"', sae_page)[1].split()
+    live = int((stats["frequency"] > 0).sum())
+    assert 2 <= len(line) <= min(live, 360)  # one point per pixel column at most
+    xs = [float(p.split(",")[0]) for p in line]
+    assert xs == sorted(xs)
 
 
 def test_every_bar_of_the_label_chart_is_named(site):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -177,12 +176,3 @@ def context_activations(bridge, sae: SparseAutoencoder, hook: str, ids: torch.Te
         out[feats, ex] = torch.where(inside, vals, torch.tensor(float("nan")))
     return out
 
-
-def log_frequency_histogram(freq: torch.Tensor, n_bins: int = 40) -> list[dict]:
-    """Rows {log10_frequency, features} for DVC plots; dead features land in the lowest bin."""
-    logf = torch.log10(freq.double().clamp_min(1e-10)).numpy()
-    edges = np.linspace(-10, 0, n_bins + 1)
-    counts, _ = np.histogram(logf, bins=edges)
-    centers = (edges[:-1] + edges[1:]) / 2
-    return [{"log10_frequency": round(float(c), 3), "features": int(n)}
-            for c, n in zip(centers, counts)]

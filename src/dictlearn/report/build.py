@@ -25,7 +25,8 @@ from dictlearn.domains import get_domain
 from dictlearn.domains.base import escape
 from dictlearn.lm.checkpoint import load_bridge, load_tokenizer
 from dictlearn.report.feature_list import DENSITY, feature_list, sae_summary
-from dictlearn.report.features import FeatureStats, density_chart, feature_page, purity_chart
+from dictlearn.report.features import (FeatureStats, density_chart, feature_page, purity_chart,
+                                       rank_frequency_chart)
 from dictlearn.report.html import bar_chart, heat_map, kv_table, num, page, table
 from dictlearn.report.probes import induction_scores, output_effects
 from dictlearn.report.tokens import Vocab
@@ -73,6 +74,12 @@ def _write(path: Path, html: str) -> None:
     path.write_text(html, encoding="utf-8")
 
 
+def _rank_frequency_title(evals: dict) -> str:
+    slope, r2 = evals.get("rank_frequency_slope"), evals.get("rank_frequency_r2")
+    fit = f" (power-law fit: slope {slope:.2f}, R² {r2:.3f})" if slope is not None else ""
+    return f"rank–frequency of live features, log–log{fit}"
+
+
 def _sae_site(m: ModelInputs, sae: SAEInputs, vocab: Vocab, out: Path, n_features: int,
               n_examples: int) -> tuple[dict, FeatureStats, str]:
     """Write saes/<name>/…; return the SAE's headline row, its statistics and its summary
@@ -91,7 +98,9 @@ def _sae_site(m: ModelInputs, sae: SAEInputs, vocab: Vocab, out: Path, n_feature
             f"architecture {escape(knob)} · d_sae {cfg['d_sae']}</p>"
             f'<div class="grid2"><div><h3>Held-out tokens</h3>{kv_table(evals)}</div>'
             f"<div><h3>Training</h3>{kv_table(train)}</div>"
-            + density_chart(stats["frequency"], DENSITY) + "</div>"
+            + "<div>" + density_chart(stats["frequency"], DENSITY)
+            + rank_frequency_chart(stats["frequency"], _rank_frequency_title(evals))
+            + "</div></div>"
             + feature_list(stats, vocab, effects[0], with_page))
     _write(folder / "index.html", page(f"SAE {sae.name}", body, root="../../"))
     for i, j in enumerate(tqdm(pages, desc=f"report {sae.name}", unit="page", leave=False)):

@@ -12,7 +12,7 @@ import torch
 from safetensors import safe_open
 
 from dictlearn.domains.base import Domain, escape
-from dictlearn.report.html import bar_chart, fmt, hbar_chart, kv_table, page
+from dictlearn.report.html import bar_chart, fmt, hbar_chart, kv_table, loglog_chart, page
 from dictlearn.report.tokens import Vocab
 from dictlearn.core.errors import InputError, damaged, restore_hint
 
@@ -103,6 +103,13 @@ def density_chart(frequency: torch.Tensor, title: str, per_decade: int = 4) -> s
     ticks = [(d / -lo, f"1e{lo + d}" if lo + d else "1") for d in range(-lo + 1)]
     return bar_chart(counts.tolist(), labels, f"{title} ({len(frequency) - len(live)} dead, "
                      "not drawn)", ticks=ticks)
+
+
+def rank_frequency_chart(frequency: torch.Tensor, title: str) -> str:
+    """Live features' frequency against their rank (1 = most frequent), log–log: a power law
+    is a straight line."""
+    live = frequency[frequency > 0].double().sort(descending=True).values
+    return loglog_chart(range(1, len(live) + 1), live.tolist(), title)
 
 
 def feature_page(sae_name: str, j: int, stats: FeatureStats, domain: Domain, vocab: Vocab,

@@ -4,6 +4,7 @@ and small inline charts. Every piece of text goes through `escape`."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from dictlearn.domains.base import escape
@@ -178,6 +179,33 @@ def hbar_chart(values: Sequence[float], labels: Sequence[str], title: str, width
         for label, v in zip(labels, values))
     return (f'<figure><table class="bars">{rows}</table>'
             f'<figcaption class="muted">{escape(title)}</figcaption></figure>')
+
+
+def loglog_chart(xs: Sequence[float], ys: Sequence[float], title: str, width: int = 360,
+                 height: int = 120, color: str = "#4363d8") -> str:
+    """A line through the points (x, y > 0) on log–log axes ticked at the powers of ten; one
+    point per pixel column, so a curve of many points stays small."""
+    pad, top = 34, 6  # room for the tick labels
+    lx, ly = [math.log10(x) for x in xs], [math.log10(y) for y in ys]
+    x0, y0 = math.floor(min(lx, default=0)), math.floor(min(ly, default=0))
+    x1, y1 = max(math.ceil(max(lx, default=1)), x0 + 1), max(math.ceil(max(ly, default=1)), y0 + 1)
+    pts, seen = [], set()
+    for a, b in zip(lx, ly):
+        px = round(pad + (a - x0) / (x1 - x0) * (width - pad))
+        if px not in seen:
+            seen.add(px)
+            pts.append(f"{px},{top + (y1 - b) / (y1 - y0) * height:.1f}")
+    marks = "".join(
+        f'<text x="{pad + (d - x0) / (x1 - x0) * (width - pad):.1f}" y="{top + height + 12}" '
+        f'text-anchor="{"start" if d == x0 else "end" if d == x1 else "middle"}">1e{d}</text>'
+        for d in range(x0, x1 + 1))
+    marks += "".join(
+        f'<text x="{pad - 3}" y="{top + (y1 - d) / (y1 - y0) * height + 3:.1f}" text-anchor="end">'
+        f"1e{d}</text>" for d in range(y0, y1 + 1))
+    axes = (f'<path d="M{pad},{top}V{top + height}H{width}" fill="none" stroke="#bbb"/>'
+            f'<polyline points="{" ".join(pts)}" fill="none" stroke="{color}" stroke-width="1.5"/>')
+    return (f'<figure><svg width="{width}" height="{top + height + 16}" role="img">{axes}'
+            f'{marks}</svg><figcaption class="muted">{escape(title)}</figcaption></figure>')
 
 
 def heat_map(values: Sequence[Sequence[float]], row_label: str, col_label: str,
