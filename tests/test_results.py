@@ -87,3 +87,19 @@ def test_bench_tables_show_the_measured_l0_each_side_and_skipped_peers(tmp_path)
     assert ("| relu (b_enc shifted, aimed at L0 8) | 200 (150) | 7.5 | skipped | – | – | 0.50 |"
             in table)
     assert "Skipped SAELens: build its venv." in table
+
+
+def test_frequency_table_gives_the_fit_and_the_rare_cluster_test(tmp_path):
+    from dictlearn.results import frequency_table
+
+    for name, rare in (("a", {"rare_count": 3, "rare_mean_cosine": 0.9,
+                              "random_mean_cosine": 0.2}),
+                       ("b", {"rare_count": 0, "rare_mean_cosine": None,
+                              "random_mean_cosine": None})):
+        (tmp_path / "saes" / name / "eval").mkdir(parents=True)
+        (tmp_path / "saes" / name / "eval" / "metrics.json").write_text(json.dumps(
+            {"rank_frequency_slope": -1.234, "rank_frequency_r2": 0.9, **rare}))
+    rows = frequency_table(tmp_path)
+    assert rows[2:] == ["| a | -1.23 | 0.90 | 3 | 0.900 | 0.200 |",
+                        "| b | -1.23 | 0.90 | 0 | – | – |"]
+    assert frequency_table(tmp_path / "nothing") == []

@@ -76,6 +76,21 @@ def saes_table(metrics: Path) -> list[str]:
     return rows
 
 
+def frequency_table(metrics: Path) -> list[str]:
+    """Per SAE: the power-law fit of its rank-frequency curve, and the rare-feature cluster
+    test (rare features' mean cosine to their mean direction, and a random draw's)."""
+    rows = ["| SAE | rank-frequency slope | R² | rare features (< 1e-4) | their mean cosine | "
+            "random draw's |", "|---|---|---|---|---|---|"]
+    for folder in sorted(p.parent for p in (metrics / "saes").glob("*/eval/metrics.json")):
+        m = _json(folder / "metrics.json")
+        if "rank_frequency_slope" not in m:
+            continue
+        rows.append(f"| {folder.parent.name} | {_f(m['rank_frequency_slope'], 2)} | "
+                    f"{_f(m['rank_frequency_r2'], 2)} | {m['rare_count']} | "
+                    f"{_f(m['rare_mean_cosine'])} | {_f(m['random_mean_cosine'])} |")
+    return rows if len(rows) > 2 else []
+
+
 def studies_table(metrics: Path) -> list[str]:
     rows = ["| study | result |", "|---|---|"]
     u = _json(metrics / "universality" / "metrics.json")
@@ -109,6 +124,11 @@ def render(metrics: Path) -> str:
         parts += ["", "Culture models, greedy quiz accuracy per task on held-out quizzes (cell "
                   "accuracy in brackets):", "", *quizzes]
     parts += ["", "SAEs:", "", *saes_table(metrics)]
+    frequency = frequency_table(metrics)
+    if frequency:
+        parts += ["", "Feature frequencies (eval_sae): the least-squares line of log frequency "
+                  "against log rank over live features (a power law has R² = 1), and the "
+                  "rare-feature cluster test:", "", *frequency]
     studies = studies_table(metrics)
     if studies:
         parts += ["", "Studies:", "", *studies]
