@@ -6,6 +6,7 @@ it), so no figure in the README outlives the run it came from."""
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -161,15 +162,25 @@ def _skipped(b: dict) -> list[str]:
             for line in ("", f"Skipped {peer}: {how}.")]
 
 
+def _bench_block(name: str, script: str, marker: str):
+    """A README block drawn from metrics/bench/<name>.json: the decorated body's figures, then
+    the peers the bench skipped; or, with no figures of this bench's format, the line why."""
+    def wrap(body):
+        @functools.wraps(body)
+        def block(metrics: Path) -> str:
+            b = _bench(metrics, name, script, marker)
+            return b if isinstance(b, str) else "\n".join([body(b), *_skipped(b)])
+        return block
+    return wrap
+
+
 def _rate(r: dict | None, digits: int = 0) -> str:
     return "skipped" if r is None else f"{r['best']:,.{digits}f} ({r['median']:,.{digits}f})"
 
 
-def bench_train_lm(metrics: Path) -> str:
+@_bench_block("train_lm", "bench/train_lm.py", "shapes")
+def bench_train_lm(b: dict) -> str:
     """bench/train_lm.py's figures (metrics/bench/train_lm.json), if it has been run."""
-    b = _bench(metrics, "train_lm", "bench/train_lm.py", "shapes")
-    if isinstance(b, str):
-        return b
     rows = ["| shape | ours fp32 | ours bf16 | bare step fp32 | bare step bf16 | nanoGPT fp32 | "
             "nanoGPT bf16 | loop ÷ bare (fp32, bf16) | ours ÷ nanoGPT, same precision (fp32, "
             "bf16) | ours bf16 ÷ nanoGPT fp32 (precision differs) |", "|---" * 10 + "|"]
@@ -194,14 +205,12 @@ def bench_train_lm(metrics: Path) -> str:
                 f"({100 * q['relative_difference']:.2f}% apart), at "
                 f"{q['fp32']['train_tokens_per_s']:,.0f} and {q['bf16']['train_tokens_per_s']:,.0f}"
                 " tokens/s."]
-    return "\n".join(out + _skipped(b))
+    return "\n".join(out)
 
 
-def bench_cache_acts(metrics: Path) -> str:
+@_bench_block("cache_acts", "bench/cache_acts.py", "stop_at_layer")
+def bench_cache_acts(b: dict) -> str:
     """bench/cache_acts.py: caching beside the same model's forward to the same block."""
-    b = _bench(metrics, "cache_acts", "bench/cache_acts.py", "stop_at_layer")
-    if isinstance(b, str):
-        return b
     t, last = b["tokens_per_s"], b["stop_at_layer"] - 1
     out = [_timing_line(b, "Tokens/s"), "",
            f"| model | forward to block {last} | caching | caching ÷ forward (best, median) "
@@ -217,11 +226,9 @@ def bench_cache_acts(metrics: Path) -> str:
     return "\n".join(out)
 
 
-def bench_sae(metrics: Path) -> str:
+@_bench_block("sae", "bench/sae_train.py", "steps_per_call")
+def bench_sae(b: dict) -> str:
     """bench/sae_train.py: our SAE step beside SAELens's, same architecture and sparsity."""
-    b = _bench(metrics, "sae", "bench/sae_train.py", "steps_per_call")
-    if isinstance(b, str):
-        return b
     s = b["shapes"]
     rows = ["| SAE (start state) | ours tok/s | L0 ours | SAELens tok/s | L0 SAELens | "
             "ours ÷ SAELens (best, median) | of the encoder matmul |", "|---" * 7 + "|"]
@@ -241,15 +248,13 @@ def bench_sae(metrics: Path) -> str:
            "", f"d_in {s['d_in']}, d_sae {s['d_sae']}, batch {s['batch']}, {s['dtype']}, "
            f"{b['threads']} threads, torch {b['torch']}, SAELens {b['saelens'] or '–'}, "
            f"allocator {b['allocator']}; L0 as measured on each side in the timed calls; the "
-           f"encoder matmul x·W_enc alone: {_rate(enc)} tokens/s.", *_skipped(b)]
+           f"encoder matmul x·W_enc alone: {_rate(enc)} tokens/s."]
     return "\n".join(out)
 
 
-def bench_toy(metrics: Path) -> str:
+@_bench_block("toy", "bench/toy_sweep.py", "steps_per_call")
+def bench_toy(b: dict) -> str:
     """bench/toy_sweep.py: s/member-step per way and precision, and like-for-like ratios."""
-    b = _bench(metrics, "toy", "bench/toy_sweep.py", "steps_per_call")
-    if isinstance(b, str):
-        return b
     sps = b["seconds_per_member_step"]
     rows = ["| run | seconds per member-step, best (median) |", "|---|---|"]
     for name, v in sps.items():
@@ -263,15 +268,13 @@ def bench_toy(metrics: Path) -> str:
     out = [_timing_line(b, f"{b['members']}-member LR sweep, N {b['N']}, m {b['m']}, k "
                         f"{b['k']}, batch {b['batch']}, runs of {b['steps_per_call']} steps, "
                         f"{b['threads']} threads on {b['device']}"), "", *rows, "",
-           "How many times faster (best figures): " + "; ".join(ratios) + ".", *_skipped(b)]
+           "How many times faster (best figures): " + "; ".join(ratios) + "."]
     return "\n".join(out)
 
 
-def bench_culture_gen(metrics: Path) -> str:
+@_bench_block("culture_gen", "bench/culture_gen.py", "rounds")
+def bench_culture_gen(b: dict) -> str:
     """bench/culture_gen.py: quizzes/s, ours beside Fleuret's grids.py, one thread each."""
-    b = _bench(metrics, "culture_gen", "bench/culture_gen.py", "rounds")
-    if isinstance(b, str):
-        return b
     rows = ["| tasks | ours | reference | ours ÷ reference (best, median) |", "|---|---|---|---|"]
     for name, r in b["quizzes_per_s"].items():
         ratio = f"{r['ratio']:.1f}×, {r['ratio_median']:.1f}×" if "ratio" in r else "–"
@@ -280,7 +283,7 @@ def bench_culture_gen(metrics: Path) -> str:
     if "meets_target" in b:
         out += ["", f"Mix: {b['quizzes_per_s']['mix']['ratio']:.1f}× the reference (target "
                 f"{b['target_ratio_mix']:.0f}×)."]
-    return "\n".join(out + _skipped(b))
+    return "\n".join(out)
 
 
 BLOCKS = {"results": render, "bench-train-lm": bench_train_lm,
