@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
+from dictlearn.analysis.frequency import rank_frequency
 from dictlearn.domains.base import Domain, escape
 from dictlearn.report.html import bar_chart, fmt, hbar_chart, kv_table, loglog_chart, page
 from dictlearn.report.tokens import Vocab
@@ -107,9 +108,9 @@ def density_chart(frequency: torch.Tensor, title: str, per_decade: int = 4) -> s
 
 def rank_frequency_chart(frequency: torch.Tensor, title: str) -> str:
     """Live features' frequency against their rank (1 = most frequent), log–log: a power law
-    is a straight line."""
-    live = frequency[frequency > 0].double().sort(descending=True).values
-    return loglog_chart(range(1, len(live) + 1), live.tolist(), title)
+    is a straight line. The curve eval_sae plots, at the same log-spaced ranks."""
+    rows = rank_frequency(frequency)
+    return loglog_chart([r["rank"] for r in rows], [r["frequency"] for r in rows], title)
 
 
 def feature_page(sae_name: str, j: int, stats: FeatureStats, domain: Domain, vocab: Vocab,
