@@ -8,15 +8,13 @@ import json
 from bisect import bisect_right
 from itertools import accumulate
 
+from transformers.convert_slow_tokenizer import bytes_to_unicode
+
 
 def byte_alphabet() -> dict[str, int]:
-    """The characters a byte-level BPE vocabulary spells bytes with (GPT-2's): printable
-    Latin-1 bytes stand for themselves, the other bytes, in order, for U+0100 onwards."""
-    printable = [*range(0x21, 0x7F), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
-    table = {chr(b): b for b in printable}
-    others = [b for b in range(256) if b not in table.values()]
-    table.update({chr(0x100 + n): b for n, b in enumerate(others)})
-    return table
+    """The characters a byte-level BPE vocabulary spells bytes with (GPT-2's table, as
+    transformers builds it), each mapped to its byte."""
+    return {c: b for b, c in bytes_to_unicode().items()}
 
 
 def _utf8_length(lead: int) -> int:
