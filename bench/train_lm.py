@@ -19,6 +19,7 @@ Writes metrics/bench/train_lm.json.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import sys
@@ -33,7 +34,7 @@ from timing import compare, machine, require_quiet, skipped, write_figures  # no
 from dictlearn.core.runtime import cpu_has_bf16  # noqa: E402
 from dictlearn.lm.checkpoint import build_gpt2  # noqa: E402
 from dictlearn.lm.config import TrainLM  # noqa: E402
-from dictlearn.lm.train import make_optimizer, train_lm  # noqa: E402
+from dictlearn.lm.train import compiled, make_optimizer, train_lm  # noqa: E402
 
 # (domain, sequence length, vocabulary) of the default profile's models
 SHAPES = {"text": (128, 1024), "culture": (405, 15), "strokes": (128, 100)}
@@ -75,17 +76,22 @@ def ways(cfg: TrainLM, seq_len: int, vocab: int, steps: int, nanogpt) -> dict:
 
         def bare(model=bare_model, opt=bare_opt, bf16=bf16):
             model.train()
-            for _ in range(steps):
-                x = data[torch.randint(len(data), (cfg.batch_size,))]
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                    loss = model(input_ids=x, labels=x).loss
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                opt.step()
+            with compiled(model, cfg.compile) as step_model:  # as train_lm compiles it
+                for _ in range(steps):
+                    x = data[torch.randint(len(data), (cfg.batch_size,))]
+                    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                        loss = step_model(input_ids=x, labels=x).loss
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                    opt.step()
             return tokens
 
         out[f"ours_loop_{precision}"], out[f"ours_bare_{precision}"] = loop, bare
+        if cfg.compile:  # what compiling brings: the same loop, uncompiled
+            ecfg = pcfg.model_copy(update={"compile": False})
+            out[f"ours_loop_{precision}_uncompiled"] = functools.partial(
+                loop, build_gpt2(ecfg, vocab, seq_len, 0), ecfg)
         if nanogpt is not None:
             gpt = nanogpt.GPT(nanogpt.GPTConfig(block_size=seq_len, vocab_size=vocab,
                                                 n_layer=cfg.n_layer, n_head=cfg.n_head,

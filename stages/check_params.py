@@ -11,6 +11,7 @@ from pathlib import Path
 
 from dictlearn.core.outputs import write_text
 from dictlearn.core.runtime import stage_main
+from dictlearn.lm.config import check_compilers
 from dictlearn.params import load_params
 from dictlearn.params.resolve import stage_settings
 
@@ -21,7 +22,9 @@ def main() -> None:
     ap.add_argument("--params", type=Path, default=Path("params.yaml"))
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
-    settings = stage_settings(load_params(args.params))  # raises before anything is written
+    params = load_params(args.params)
+    check_compilers(params.train_lm)
+    settings = stage_settings(params)  # raises before anything is written
     changed = []
     for rel, values in settings.items():
         path = args.out / rel

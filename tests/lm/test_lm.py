@@ -120,3 +120,33 @@ def test_curves_are_logged_against_training_tokens(prepared, tmp_path):
     assert steps == [10 * per_step, 20 * per_step, 30 * per_step]
     loss_x = x_of("train/loss.tsv")
     assert loss_x[0] == per_step and loss_x[-1] == 30 * per_step
+
+
+def test_compiled_training_is_deterministic_and_leaves_torch_as_it_was(prepared):
+    """torch.compile'd steps (train_lm.<domain>.compile): two runs of one seed end with the
+    same weights (inductor's threaded scatter-adds race without deterministic mode), and the
+    deterministic switch is put back afterwards."""
+    tok = load_tokenizer(prepared)
+    train, val = load_split(prepared, "train"), load_split(prepared, "validation")
+    cfg = TINY_LM.model_copy(update={"compile": True, "steps": 8})
+    weights = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = build_gpt2(cfg, len(tok), train.seq_len, tok.eos_token_id)
+        train_lm(model, train.ids, val.ids, val.labels, train.label_names, cfg,
+                 torch.device("cpu"), seed=0)
+        weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.equal(weights[0], weights[1])
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_compile_without_a_compiler_is_refused_naming_the_key(monkeypatch):
+    from dictlearn.core.errors import ParamsError
+    from dictlearn.lm.config import check_compilers
+
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.delenv("CXX", raising=False)
+    check_compilers({"text": TINY_LM})  # compile: false needs none
+    with pytest.raises(ParamsError, match=r"train_lm\.text\.compile: true.*C\+\+ compiler"):
+        check_compilers({"text": TINY_LM.model_copy(update={"compile": True}),
+                         "culture": TINY_LM})

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from dictlearn.core.errors import ParamsError
 from dictlearn.core.schema import Device, NonNegativeInt, PositiveFloat, PositiveInt, Strict
 
 
@@ -56,6 +59,10 @@ class TrainLM(Strict):
     # a GPU and on CPUs with native bf16 (AVX512-BF16/AMX), where it trains ~1.7x faster to the
     # same validation loss (bench/train_lm.py); fp32: never; bf16: always
     precision: Literal["auto", "bf16", "fp32"]
+    # torch.compile (inductor) of the training forward/backward; evaluation runs uncompiled.
+    # Costs 10-40 s of compiling at the first step (cached after), so tiny runs leave it off;
+    # on CPU it needs a C++ compiler (CXX, g++, c++ or clang++ on PATH)
+    compile: bool
     # what the LM writes after training, for domains that write samples (text, strokes);
     # null for the others (culture measures quizzes instead)
     samples: Samples | None
@@ -75,3 +82,14 @@ class TrainLMSettings(Strict):
 
     model: ModelSpec
     train: TrainLM
+
+
+def check_compilers(train_lm: dict[str, TrainLM]) -> None:
+    """Refuse `compile: true` on a machine without the C/C++ compiler that torch's inductor
+    (and Triton on a GPU) build their kernels with, naming the keys, before any stage runs."""
+    keys = [f"train_lm.{domain}.compile" for domain, cfg in train_lm.items() if cfg.compile]
+    names = [os.environ.get("CXX", ""), "g++", "c++", "clang++"]
+    if keys and not any(name and shutil.which(name) for name in names):
+        raise ParamsError(f"{', '.join(keys)}: true, but no C++ compiler is on PATH (CXX, g++, "
+                         "c++, clang++), which torch.compile needs; set it to false or install "
+                         "one (e.g. apt-get install g++)")

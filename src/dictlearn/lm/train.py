@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -26,10 +27,32 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainLM) -> torch.optim.AdamW:
     # Decay matrices only (not biases, LayerNorm gains or position tables' 1-D params).
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    # the fused kernel updates every tensor in one pass (1.3x the steps/s of the default
+    # for-each update on the text model's CPU step, bench/train_lm.py)
+    fused = all(p.device.type in ("cpu", "cuda", "mps") for p in decay + no_decay)
     return torch.optim.AdamW(
         [{"params": decay, "weight_decay": cfg.weight_decay},
          {"params": no_decay, "weight_decay": 0.0}],
-        lr=cfg.lr, betas=(0.9, 0.95), eps=1e-8)
+        lr=cfg.lr, betas=(0.9, 0.95), eps=1e-8, fused=fused)
+
+
+@contextlib.contextmanager
+def compiled(model: torch.nn.Module, enabled: bool) -> Iterator[torch.nn.Module]:
+    """`model` compiled by torch.compile (sharing its parameters), or `model` itself.
+
+    While compiled code runs, torch's deterministic mode is on: inductor's CPU kernels for
+    scatter-adds (the embedding's gradient) race across threads otherwise, and two runs of one
+    seed end with different weights; in deterministic mode they are bit-identical."""
+    if not enabled:
+        yield model
+        return
+    was, warn = (torch.are_deterministic_algorithms_enabled(),
+                 torch.is_deterministic_algorithms_warn_only_enabled())
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield torch.compile(model)
+    finally:
+        torch.use_deterministic_algorithms(was, warn_only=warn)
 
 
 @torch.no_grad()
@@ -96,36 +119,39 @@ def train_lm(model: torch.nn.Module, train_ids: torch.Tensor, val_ids: torch.Ten
         model.set_attn_implementation("eager")
     if loss_weights is not None:
         loss_weights = loss_weights.to(device)
-    t0 = time.perf_counter()
-    bar = tqdm(total=cfg.steps * tokens_per_step, unit="tok", unit_scale=True, desc="train_lm")
-    for step in range(cfg.steps):
-        model.train()
-        idx = torch.randint(len(train_ids), (cfg.batch_size,), generator=gen)
-        x = train_ids[idx].to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            loss = (model(input_ids=x, labels=x).loss if loss_weights is None else
-                    weighted_loss(model, x, loss_weights))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        sched.step()
-        bar.update(tokens_per_step)
-        tokens = (step + 1) * tokens_per_step
-        if step % 10 == 0 or step == cfg.steps - 1:
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-            if live is not None:
+    # evaluation calls `model` itself, uncompiled
+    with compiled(model, cfg.compile) as step_model:
+        t0 = time.perf_counter()
+        bar = tqdm(total=cfg.steps * tokens_per_step, unit="tok", unit_scale=True,
+                   desc="train_lm")
+        for step in range(cfg.steps):
+            model.train()
+            idx = torch.randint(len(train_ids), (cfg.batch_size,), generator=gen)
+            x = train_ids[idx].to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                loss = (step_model(input_ids=x, labels=x).loss if loss_weights is None else
+                        weighted_loss(step_model, x, loss_weights))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            sched.step()
+            bar.update(tokens_per_step)
+            tokens = (step + 1) * tokens_per_step
+            if step % 10 == 0 or step == cfg.steps - 1:
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+                if live is not None:
+                    live.step = tokens
+                    live.log_metric("train/loss", loss.item())
+                    live.log_metric("train/lr", sched.get_last_lr()[0])
+            if live is not None and (step + 1) % cfg.eval_every == 0 and step + 1 < cfg.steps:
                 live.step = tokens
-                live.log_metric("train/loss", loss.item())
-                live.log_metric("train/lr", sched.get_last_lr()[0])
-        if live is not None and (step + 1) % cfg.eval_every == 0 and step + 1 < cfg.steps:
-            live.step = tokens
-            val = validation_metrics(model, val_ids, val_labels, label_names,
-                                     cfg.batch_size, device)
-            live.log_metric("val/loss", val["val_loss"])
-            log_curves(live, curves, model)
-    bar.close()
-    elapsed = time.perf_counter() - t0
+                val = validation_metrics(model, val_ids, val_labels, label_names,
+                                         cfg.batch_size, device)
+                live.log_metric("val/loss", val["val_loss"])
+                log_curves(live, curves, model)
+        bar.close()
+        elapsed = time.perf_counter() - t0
     final = validation_metrics(model, val_ids, val_labels, label_names, cfg.batch_size, device)
     if live is not None:
         live.step = cfg.steps * tokens_per_step
