@@ -17,8 +17,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from dictlearn.domains.culture.domain import (ANSWER_START, GRID_CELLS, answer_hits,
-                                              generate_answers, quiz_scores)
+from dictlearn.domains.culture.domain import (ANSWER_START, GRID_CELLS, generate_answers,
+                                              quiz_accuracy)
+from dictlearn.domains.culture.grids import H, W
 from dictlearn.domains.culture.tasks import (GENERATION_ORDER, MARKER_POSITIONS, ORDERS, layout,
                                              make_quizzes)
 from dictlearn.lm.train import train_lm
@@ -70,7 +71,8 @@ def write_quizzes(model, f_b: torch.Tensor | None, n: int, hot: float, cold: flo
     first, rest = GENERATION_ORDER[0], GENERATION_ORDER[1:]
     prompt = torch.tensor([[0, MARKER[first]]]).expand(n, 2)
     k = 0 if f_b is None else min(len(f_b), n)
-    grids[:k, first] = f_b[:k] if k else grids[:0, first]
+    if k:
+        grids[:k, first] = f_b[:k]
     if k < n:
         grids[k:, first] = _cells(model, prompt[k:], hot, gen, device)
     prompt = torch.cat([prompt, grids[:, first]], 1)
@@ -161,7 +163,7 @@ def mix(world: torch.Tensor, kept: torch.Tensor, orders: list[int], seed: int) -
     if not len(kept):
         return world
     slots = torch.tensor(orders)[torch.randint(len(orders), (len(kept),), generator=g)]
-    laid = layout(kept.numpy().astype(np.uint8).reshape(-1, 4, 10, 10),
+    laid = layout(kept.numpy().astype(np.uint8).reshape(-1, 4, H, W),
                   np.asarray(ORDERS)[slots.numpy()])
     return torch.cat([world[:len(world) - len(kept)], torch.from_numpy(laid)])
 
@@ -182,8 +184,8 @@ def retrain(model, ids: torch.Tensor, train, loss_weights: torch.Tensor, heldout
 
 
 def accuracy(model, heldout, batch_size: int, device: torch.device) -> dict[str, float]:
-    ids, tasks, orders, names = heldout
-    return quiz_scores(answer_hits(model, ids, batch_size, device), tasks, orders, names)
+    """Greedy quiz accuracy on the held-out quizzes (ids, tasks, orders, task names)."""
+    return quiz_accuracy(model, *heldout, None, batch_size, device)
 
 
 def culture_loop(models: dict, cfg, train, heldout, loss_weights: torch.Tensor,
