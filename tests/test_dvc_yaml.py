@@ -12,10 +12,18 @@ from dictlearn.domains import DOMAINS
 SRC = ROOT / "src"
 
 
+def lazy_getattr(node: ast.AST) -> bool:
+    """A module-level `__getattr__` (PEP 562): it runs only when a missing attribute is read
+    (`from dictlearn import open_run`), never on import, so its imports are not a stage's."""
+    return isinstance(node, ast.FunctionDef) and node.name == "__getattr__"
+
+
 def dictlearn_imports(path: Path) -> set[str]:
-    """Module names under `dictlearn` imported anywhere in a file (functions included)."""
+    """Module names under `dictlearn` imported anywhere in a file (functions included, lazy
+    module attributes not)."""
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    body = [n for n in ast.parse(path.read_text()).body if not lazy_getattr(n)]
+    for node in (n for top in body for n in ast.walk(top)):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names if a.name.startswith("dictlearn")}
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("dictlearn"):
@@ -48,9 +56,11 @@ def closure(*files: Path) -> set[Path]:
 
 
 def docstring_only(path: Path) -> bool:
-    """Package markers holding nothing but a docstring cannot change what a stage does."""
+    """Package markers holding nothing but a docstring (and lazy attributes, which run only
+    when read) cannot change what a stage does."""
     body = ast.parse(path.read_text()).body
-    return all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in body)
+    return all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) or lazy_getattr(n)
+               for n in body)
 
 
 def stages():

@@ -185,6 +185,29 @@ def test_bad_params_delete_nothing(repo):
     assert "up to date" in sh("dvc status", repo)
 
 
+def test_python_api_reads_the_run_and_its_example_runs(repo):
+    """examples/explore_features.py, as a user runs it on their run, then the API's refusals."""
+    from dictlearn import open_run
+
+    out = sh(f"python {ROOT / 'examples' / 'explore_features.py'} .", repo)
+    assert "tokens × 512 features" in out
+    for seen in ("top contexts", "zero-ablated on", "mean-ablated on", "steered ×4:",
+                 "culture-0: features most active over the answer grid"):
+        assert seen in out, seen
+    run = open_run(repo)
+    assert run.saes["culture-0"] == "culture-0" and run.models["strokes"] == "strokes"
+    acts = run.sae("text").activations("def f")
+    assert acts.shape[1] == 512 and list(acts.index.names) == ["position", "token"]
+    with pytest.raises(KeyError, match="sae 'nope': no such SAE"):
+        run.sae("nope")
+    with pytest.raises(IndexError, match="feature 512 of text: out of range"):
+        run.feature("text", 512)
+    with pytest.raises(ValueError, match="prompt: empty"):
+        run.sae("text").activations("")
+    with pytest.raises(TypeError, match="culture-0 is a culture model"):
+        run.sae("culture-0").activations("def f")
+
+
 def test_sweep_reruns_only_the_saes_that_read_it_and_queues_run_in_parallel(repo):
     # the sweep queued by the first test
     deadline = time.time() + 600
