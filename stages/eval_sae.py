@@ -12,6 +12,7 @@ from dictlearn.domains.prepared import load_split
 from dictlearn.analysis.config import EvalSAE
 from dictlearn.analysis.evals import context_activations, evaluate_sae
 from dictlearn.analysis.frequency import frequency_metrics, log_frequency_histogram, rank_frequency
+from dictlearn.analysis.interventions import feature_interventions
 from dictlearn.lm.checkpoint import load_bridge
 from dictlearn.core.outputs import atomic_path, write_json, write_tsv
 from dictlearn.core.runtime import pick_device, stage_main
@@ -48,8 +49,12 @@ def main() -> None:
     stats["top_context_acts"] = context_activations(
         bridge, sae, hook, split.ids, stats["top_where"], left, right,
         cfg.batch_size, device)
+    interventions, effect_metrics = feature_interventions(
+        bridge, sae, hook, stats, split.ids, cfg.interventions, device)
+    metrics.update(effect_metrics)
     with atomic_path(args.out) as tmp_out, atomic_path(args.metrics) as tmp_metrics:
         tmp_out.mkdir()
+        write_json(tmp_out / "interventions.json", interventions)
         save_file({**stats, "input_ids": split.ids, "labels": split.labels.contiguous()},
                   str(tmp_out / "features.safetensors"),
                   # one key: safetensors writes metadata in hash-map order, which changes from

@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 from dictlearn.core.errors import InputError
 from dictlearn.params.schema import Params, load_params
@@ -171,13 +170,9 @@ class Feature:
 
     def _top(self, n: int) -> list[tuple[int, int, float]]:
         """(sequence, position, activation) of its n strongest held-out activations."""
-        s = self.sae.stats
-        seq_len = s["input_ids"].shape[1]
-        out = []
-        for w, v in zip(s["top_where"][self.index].tolist(), s["top_values"][self.index].tolist()):
-            if w >= 0 and v > 0 and len(out) < n:
-                out.append((*divmod(w, seq_len), v))
-        return out
+        from dictlearn.analysis.interventions import top_contexts
+
+        return top_contexts(self.sae.stats, self.index, self.sae.stats["input_ids"].shape[1], n)
 
     def top_contexts(self, n: int = 10, left: int = 8, right: int = 4) -> pd.DataFrame:
         """Its top activating held-out contexts (eval_sae's record): activation, the token
@@ -193,71 +188,47 @@ class Feature:
         return pd.DataFrame(rows, columns=["activation", "sequence", "position", "token",
                                            "before", "after"])
 
-    def _edit(self, mode: str, value: float = 0.0):
-        """A hook function replacing the feature's part of the activation: `zero` removes it,
-        `mean` sets it to its mean activation, `clamp` to `value`; the rest (including the
-        SAE's reconstruction error) is left as it was."""
-        sae, j, d = self.sae.sae, self.index, self.direction
-        target = {"zero": 0.0, "mean": float(self.sae.stats["mean_activation"][j]),
-                  "clamp": value}[mode]
-
-        def fn(act: torch.Tensor, hook=None) -> torch.Tensor:
-            a = sae.encode(act.float())[..., j:j + 1]
-            return (act.float() + (target - a) * d).to(act.dtype)
-        return fn
-
-    @torch.no_grad()
     def ablate(self, n: int = 10, mode: str = "zero", top_tokens: int = 5) -> dict[str, Any]:
-        """The feature removed (`zero`) or set to its mean (`mean`) on its top n contexts:
-        the change of the next-token loss where it fired, and the output tokens whose
-        log-probability moved most there (mean over contexts)."""
+        """The feature removed (`zero`) or set to its mean held-out activation (`mean`) on its
+        top n contexts: the rise of the next-token loss where it fired, and the output tokens
+        whose log-probability rose and fell most there (mean over contexts)."""
+        from dictlearn.analysis.interventions import ablate
+
         if mode not in ("zero", "mean"):
             raise ValueError(f"mode: {mode!r}; expected 'zero' or 'mean'")
-        top = [t for t in self._top(n) if t[1] + 1 < self.sae.stats["input_ids"].shape[1]]
+        seq_len = self.sae.stats["input_ids"].shape[1]
+        top = [(s, p) for s, p, _ in self._top(n) if p + 1 < seq_len]
         if not top:
-            return {"contexts": 0, "loss_change": None, "promoted": [], "suppressed": []}
-        bridge, hook = self.sae.bridge, self.sae.hook
-        x = self.sae.stats["input_ids"][[s for s, _, _ in top]]
-        clean = bridge(x, return_type="logits").float().log_softmax(-1)
-        edited = bridge.run_with_hooks(x, return_type="logits",
-                                       fwd_hooks=[(hook, self._edit(mode))]).float().log_softmax(-1)
-        rows = torch.arange(len(top))
-        pos = torch.tensor([p for _, p, _ in top])
-        nxt = x[rows, pos + 1]
-        loss_change = (clean[rows, pos, nxt] - edited[rows, pos, nxt]).mean().item()
-        delta = (edited[rows, pos] - clean[rows, pos]).mean(0)
-        vocab = self.sae.vocab
-        up, down = delta.topk(top_tokens), (-delta).topk(top_tokens)
-        return {"contexts": len(top), "mode": mode, "loss_change": loss_change,
-                "promoted": [(vocab.token(i), v) for i, v in zip(up.indices.tolist(),
-                                                                 up.values.tolist())],
-                "suppressed": [(vocab.token(i), -v) for i, v in zip(down.indices.tolist(),
-                                                                    down.values.tolist())]}
+            return {"contexts": 0, "mode": mode, "loss_change": None, "promoted": [],
+                    "suppressed": []}
+        target = 0.0 if mode == "zero" else float(self.sae.stats["mean_activation"][self.index])
+        r = ablate(self.sae.bridge, self.sae.sae, self.sae.hook, self.index,
+                   self.sae.stats["input_ids"][[s for s, _ in top]],
+                   torch.tensor([p for _, p in top]), target, top_tokens)
+        token = self.sae.vocab.token
+        return {"contexts": len(top), "mode": mode, "loss_change": r["loss_change"],
+                "promoted": [(token(i), v) for i, v in zip(r["promoted"], r["promoted_change"])],
+                "suppressed": [(token(i), v) for i, v in zip(r["suppressed"],
+                                                             r["suppressed_change"])]}
 
-    @torch.no_grad()
     def steer(self, scale: float, prompt: Any, max_new_tokens: int = 40,
               temperature: float = 0.8, seed: int = 0) -> dict[str, list[str] | str]:
         """What the model writes after `prompt` with the feature clamped to scale × its max
         held-out activation at every position, beside what it writes unsteered (same seed)."""
-        ids = self.sae.encode(prompt)
+        from dictlearn.analysis.interventions import steer
+
+        ids = self.sae.encode(prompt)[0]
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens: {max_new_tokens}; expected at least 1")
-        out = {}
-        for name, hooks in (("unsteered", []),
-                            ("steered", [(self.sae.hook,
-                                          self._edit("clamp", scale * self.max_activation))])):
-            gen = torch.Generator().manual_seed(seed)
-            x = ids
-            n_ctx = self.sae.bridge.cfg.n_ctx
-            for _ in range(max_new_tokens):
-                logits = self.sae.bridge.run_with_hooks(x[:, -n_ctx:], return_type="logits",
-                                                        fwd_hooks=hooks)[0, -1].float()
-                probs = F.softmax(logits / temperature, -1)
-                x = torch.cat([x, torch.multinomial(probs, 1, generator=gen)[None]], 1)
-            new = x[0, ids.shape[1]:].tolist()
-            out[name] = (self.sae.tokenizer.decode(new) if self.sae.domain == "text"
-                         else self.sae.vocab.text(new))
-        return out
+        room = self.sae.bridge.cfg.n_ctx - len(ids)
+        if room < 1:
+            raise ValueError(f"prompt: {len(ids)} tokens leave no room in the model's "
+                             f"{self.sae.bridge.cfg.n_ctx}-token context")
+        pair = steer(self.sae.bridge, self.sae.sae, self.sae.hook, self.index,
+                     scale * self.max_activation, ids, min(max_new_tokens, room), temperature,
+                     seed)
+        show = (self.sae.tokenizer.decode if self.sae.domain == "text" else self.sae.vocab.text)
+        return {"unsteered": show(pair[0]), "steered": show(pair[1])}
 
 
 __all__ = ["open_run", "Run", "SAE", "Feature", "InputError"]

@@ -13,7 +13,9 @@ import torch
 from safetensors.torch import save_file
 
 from conftest import identity_sae
+from dictlearn.analysis.config import Interventions
 from dictlearn.analysis.evals import context_activations, evaluate_sae
+from dictlearn.analysis.interventions import feature_interventions
 from dictlearn.analysis.frequency import frequency_metrics
 from dictlearn.domains.prepared import load_split
 from dictlearn.lm.checkpoint import load_bridge
@@ -39,6 +41,11 @@ def site(checkpoint, prepared, tmp_path_factory):
               metadata={"features": json.dumps({"label_names": val.label_names,
                                                 "context_left": 6, "hook": HOOK})})
     save_sae(sae, tmp / "sae", torch.zeros(sae.d_sae), {"hook_name": HOOK})
+    record, _ = feature_interventions(
+        bridge, sae, HOOK, stats, val.ids, Interventions(
+            features=2, contexts=3, top_tokens=3, steer_scale=4.0, steer_tokens=4,
+            temperature=1.0), "cpu")
+    (tmp / "interventions.json").write_text(json.dumps(record))
     for name, obj in (("lm", {"val_loss": 3.0}), ("train", {"steps": 1}), ("eval", metrics)):
         (tmp / f"{name}.json").write_text(json.dumps(obj))
     (tmp / "samples.md").write_text("def f(): return '<script>alert(1)</script>'")
@@ -176,3 +183,12 @@ def test_pages_render_in_headless_chromium_without_console_errors(site, tmp_path
     pixels = Image.open(shot).convert("L")
     lo, hi = pixels.getextrema()
     assert hi - lo > 100, "the screenshot is blank"
+
+
+def test_intervened_features_show_ablation_and_steering(site):
+    out, _ = site
+    record = json.loads((out.parent / "interventions.json").read_text())
+    page = (out / "saes" / "text-b" / "f" / f"{record['features'][0]}.html").read_text()
+    assert "Ablation on its top contexts" in page and "next-token loss change" in page
+    assert "<h4>unsteered</h4>" in page and "<h4>steered</h4>" in page
+    assert "4× its max activation" in page

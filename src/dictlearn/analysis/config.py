@@ -3,7 +3,22 @@ validating params loads no model."""
 
 from __future__ import annotations
 
-from dictlearn.core.schema import Device, Fraction, NonNegativeInt, PositiveInt, Strict
+from dictlearn.core.schema import (Device, Fraction, NonNegativeInt, PositiveFloat, PositiveInt,
+                                   Strict)
+
+
+class Interventions(Strict):
+    """params `eval_sae.interventions`: what the most frequent live features do to the model
+    (analysis/interventions.py), recorded in data/evals/<sae>/interventions.json."""
+
+    features: NonNegativeInt  # how many features (the most frequent live ones); 0: none
+    contexts: PositiveInt  # top contexts each feature is zero- and mean-ablated on
+    top_tokens: PositiveInt  # output tokens kept per ablation, most promoted and suppressed
+    # steering: clamped to steer_scale × its max held-out activation while the model writes
+    # steer_tokens tokens after its top context (culture: 100 completes the focus grid)
+    steer_scale: float
+    steer_tokens: PositiveInt
+    temperature: PositiveFloat
 
 
 class EvalSAE(Strict):
@@ -15,6 +30,7 @@ class EvalSAE(Strict):
     top_k: PositiveInt  # top activating contexts kept per feature
     context_left: NonNegativeInt
     context_right: NonNegativeInt
+    interventions: Interventions
     device: Device
 
 

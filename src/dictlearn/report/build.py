@@ -88,6 +88,7 @@ def _sae_site(m: ModelInputs, sae: SAEInputs, vocab: Vocab, out: Path, n_feature
     cfg, W_dec = _sae_meta(sae.weights)
     layer = int(cfg["metadata"]["hook_name"].split(".")[1])
     stats = FeatureStats.load(sae.features)
+    interventions = _json(sae.features.parent / "interventions.json")
     domain = get_domain(m.domain)
     effects = output_effects(m.checkpoint, layer, W_dec)
     pages = sorted(stats.live()[:n_features].tolist())
@@ -106,7 +107,8 @@ def _sae_site(m: ModelInputs, sae: SAEInputs, vocab: Vocab, out: Path, n_feature
     for i, j in enumerate(tqdm(pages, desc=f"report {sae.name}", unit="page", leave=False)):
         prev, nxt = pages[i - 1] if i else None, pages[i + 1] if i + 1 < len(pages) else None
         _write(folder / "f" / f"{j}.html",
-               feature_page(sae.name, j, stats, domain, vocab, effects, n_examples, prev, nxt))
+               feature_page(sae.name, j, stats, domain, vocab, effects, n_examples, prev, nxt,
+                            interventions))
     head = {"sae": sae.name, "model": m.name, "architecture": knob,
             **{k: evals[k] for k in HEADLINE if k in evals}}
     return head, stats, sae_summary(sae.name, stats, vocab, effects[0], with_page)

@@ -113,10 +113,43 @@ def rank_frequency_chart(frequency: torch.Tensor, title: str) -> str:
     return loglog_chart([r["rank"] for r in rows], [r["frequency"] for r in rows], title)
 
 
+def interventions_html(row: dict, stats: FeatureStats, domain: Domain, vocab: Vocab,
+                       scale: float) -> str:
+    """eval_sae's interventions on one feature: zero and mean ablation on its top contexts,
+    and what the model writes after its top context, unsteered beside steered, drawn by the
+    domain (the last prompt token outlined)."""
+    def toks(ids: list[int]) -> str:
+        return ", ".join(escape(repr(vocab.token(i))) for i in ids)
+
+    rows = "".join(
+        f"<tr><td>{mode}</td><td>{r['contexts']}</td><td>{escape(fmt(r['target']))}</td>"
+        f"<td>{escape(fmt(r['loss_change']))}</td><td>{toks(r['promoted'])}</td>"
+        f"<td>{toks(r['suppressed'])}</td></tr>"
+        for mode in ("zero", "mean") if (r := row.get(mode)))
+    out = ("<h3>Ablation on its top contexts</h3><table><tr><th>ablation</th><th>contexts</th>"
+           "<th>set to</th><th>next-token loss change</th><th>most promoted</th>"
+           f"<th>most suppressed</th></tr>{rows}</table>" if rows else "")
+    st = row["steer"]
+    left = max(stats.context_left, domain.min_context[0])
+    seq = stats["input_ids"][st["sequence"]].tolist()
+    prompt = seq[max(0, st["position"] - left):st["position"] + 1]
+    drawn = []
+    for name in ("unsteered", "steered"):
+        ids = prompt + st[name]
+        drawn.append(f"<div><h4>{name}</h4>"
+                     + domain.render_html(vocab.text(ids), [0.0] * len(ids), len(prompt) - 1)
+                     + "</div>")
+    return (out + f"<h3>Steering: clamped to {escape(fmt(st['value']))} ({escape(fmt(scale))}"
+            "× its max activation) after its top context</h3>"
+            f'<div class="grid2">{"".join(drawn)}</div>')
+
+
 def feature_page(sae_name: str, j: int, stats: FeatureStats, domain: Domain, vocab: Vocab,
                  effects: tuple[torch.Tensor, ...], n_examples: int,
-                 prev: int | None = None, nxt: int | None = None) -> str:
-    """Feature j's page; `prev` and `nxt`, the features with a page either side of it."""
+                 prev: int | None = None, nxt: int | None = None,
+                 interventions: dict | None = None) -> str:
+    """Feature j's page; `prev` and `nxt`, the features with a page either side of it;
+    `interventions`, eval_sae's record (interventions.json), shown if it holds feature j."""
     label, purity = stats.purity()
     freq = float(stats["frequency"][j])
     hist = stats["activation_histogram"][j]
@@ -159,4 +192,7 @@ def feature_page(sae_name: str, j: int, stats: FeatureStats, domain: Domain, voc
         "part of a UTF-8 character shows as &lt;0xE2&gt;.</p>"
         "<h3>Top activating contexts</h3>"
         + "\n".join(stats.contexts(j, domain, vocab, n_examples)))
+    row = (interventions or {}).get("per_feature", {}).get(str(j))
+    if row:
+        body += interventions_html(row, stats, domain, vocab, interventions["steer_scale"])
     return page(f"{sae_name} · feature {j}", body, root="../../", nav=nav)
