@@ -115,13 +115,20 @@ class SAE:
                 raise ValueError("prompt: empty; give at least one character")
             ids = self.tokenizer(x)["input_ids"]
         elif self.domain == "culture" and np.ndim(x) == 3:
+            from dictlearn.domains.culture.grids import H, W
             from dictlearn.domains.culture.tasks import ORDERS, layout
 
+            if np.shape(x) != (4, H, W):
+                raise ValueError(f"quiz: grids of shape {np.shape(x)}; expected (4, {H}, {W}): "
+                                 "A, f(A), B, f(B)")
             ids = layout(np.asarray(x, dtype=np.uint8)[None], ORDERS[0])[0].tolist()
         else:
             ids = torch.as_tensor(x).flatten().tolist()
         if not ids:
             raise ValueError("input: no tokens; give at least one")
+        n_ctx = self.bridge.cfg.n_ctx
+        if len(ids) > n_ctx:
+            raise ValueError(f"input: {len(ids)} tokens; {self.model_name} reads at most {n_ctx}")
         bad = [i for i in ids if not 0 <= i < len(self.tokenizer)]
         if bad:
             raise ValueError(f"input: token ids {bad[:5]} outside the vocabulary "
