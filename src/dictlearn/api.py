@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dictlearn.core.errors import InputError
 from dictlearn.params.schema import Params, load_params
 
 
@@ -168,10 +167,6 @@ class Feature:
         return f"Feature({self.sae.name!r}, {self.index})"
 
     @property
-    def direction(self) -> torch.Tensor:
-        return self.sae.sae.W_dec[self.index].detach().float()
-
-    @property
     def max_activation(self) -> float:
         return float(self.sae.stats["top_values"][self.index].max())
 
@@ -238,4 +233,4 @@ class Feature:
         return {"unsteered": show(pair[0]), "steered": show(pair[1])}
 
 
-__all__ = ["open_run", "Run", "SAE", "Feature", "InputError"]
+__all__ = ["open_run", "Run", "SAE", "Feature"]

@@ -12,6 +12,13 @@ import torch
 RARE_FREQUENCY = 1e-4
 
 
+def live_by_frequency(freq: torch.Tensor) -> torch.Tensor:
+    """Indices of the live features, most frequent first (ties by index): the order the
+    report gives its feature pages and eval_sae its interventions."""
+    alive = (freq > 0).nonzero().squeeze(1)
+    return alive[freq[alive].argsort(descending=True, stable=True)]
+
+
 def log_frequency_histogram(freq: torch.Tensor, n_bins: int = 40) -> list[dict]:
     """Rows {log10_frequency, features} for DVC plots; dead features land in the lowest bin."""
     logf = torch.log10(freq.double().clamp_min(1e-10)).numpy()

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from dictlearn.analysis.frequency import live_by_frequency
+
 
 def feature_edit(sae, j: int, target: float) -> Callable:
     """A TransformerLens hook function setting feature j of `sae` to `target`."""
@@ -26,12 +28,14 @@ def feature_edit(sae, j: int, target: float) -> Callable:
 
 @torch.no_grad()
 def ablate(bridge, sae, hook: str, j: int, ids: torch.Tensor, positions: torch.Tensor,
-           target: float, top_tokens: int) -> dict:
+           target: float, top_tokens: int, clean: torch.Tensor | None = None) -> dict:
     """Feature j set to `target` (0: zero ablation; its mean: mean ablation) over sequences
     ids [n, t]: the mean rise of the next-token loss at `positions` [n] (where it fired; each
     < t - 1), and the output tokens whose log-probability there rose and fell most on average
-    (ids and mean changes)."""
-    clean = bridge(ids, return_type="logits").float().log_softmax(-1)
+    (ids and mean changes). `clean`: the unedited model's log-probabilities of ids, when the
+    caller already has them (one clean pass serves both ablations)."""
+    if clean is None:
+        clean = bridge(ids, return_type="logits").float().log_softmax(-1)
     edited = bridge.run_with_hooks(ids, return_type="logits",
                                    fwd_hooks=[(hook, feature_edit(sae, j, target))])
     edited = edited.float().log_softmax(-1)
@@ -83,9 +87,7 @@ def feature_interventions(bridge, sae, hook: str, stats: dict, ids: torch.Tensor
     """Ablation (zero and mean) and steering of the `cfg.features` most frequent live features
     (cfg: params `eval_sae.interventions`) on held-out ids [n, t] → (record per feature, the
     mean loss changes as metrics)."""
-    freq = stats["frequency"]
-    alive = (freq > 0).nonzero().squeeze(1)
-    chosen = alive[freq[alive].argsort(descending=True, stable=True)][:cfg.features].tolist()
+    chosen = live_by_frequency(stats["frequency"])[:cfg.features].tolist()
     seq_len, record = ids.shape[1], {}
     for j in tqdm(chosen, desc="interventions", unit="feature", leave=False):
         top = top_contexts(stats, j, seq_len, cfg.contexts)
@@ -94,9 +96,11 @@ def feature_interventions(bridge, sae, hook: str, stats: dict, ids: torch.Tensor
         if fired:
             x = ids[[s for s, _ in fired]].to(device)
             pos = torch.tensor([p for _, p in fired], device=device)
+            with torch.no_grad():
+                clean = bridge(x, return_type="logits").float().log_softmax(-1)
             for mode, target in (("zero", 0.0), ("mean", float(stats["mean_activation"][j]))):
-                row[mode] = {"contexts": len(fired), "target": target,
-                             **ablate(bridge, sae, hook, j, x, pos, target, cfg.top_tokens)}
+                row[mode] = {"contexts": len(fired), "target": target, **ablate(
+                    bridge, sae, hook, j, x, pos, target, cfg.top_tokens, clean)}
         s, p, v = top[0]
         value = cfg.steer_scale * v
         # the prompt is its top context's sequence up to where it fired; the model writes on

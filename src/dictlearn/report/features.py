@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
-from dictlearn.analysis.frequency import rank_frequency
+from dictlearn.analysis.frequency import live_by_frequency, rank_frequency
 from dictlearn.domains.base import Domain, escape
 from dictlearn.report.html import bar_chart, fmt, hbar_chart, kv_table, loglog_chart, page
 from dictlearn.report.tokens import Vocab
@@ -60,9 +60,7 @@ class FeatureStats:
         return label_purity(self["neuron_label_mass"], self["label_count"])
 
     def live(self) -> torch.Tensor:
-        freq = self["frequency"]
-        alive = (freq > 0).nonzero().squeeze(1)
-        return alive[freq[alive].argsort(descending=True)]
+        return live_by_frequency(self["frequency"])
 
     def contexts(self, j: int, domain: Domain, vocab: Vocab, n: int) -> list[str]:
         """Feature j's top activating contexts, drawn by the domain's renderer."""
@@ -130,9 +128,8 @@ def interventions_html(row: dict, stats: FeatureStats, domain: Domain, vocab: Vo
            "<th>set to</th><th>next-token loss change</th><th>most promoted</th>"
            f"<th>most suppressed</th></tr>{rows}</table>" if rows else "")
     st = row["steer"]
-    left = max(stats.context_left, domain.min_context[0])
     seq = stats["input_ids"][st["sequence"]].tolist()
-    prompt = seq[max(0, st["position"] - left):st["position"] + 1]
+    prompt = seq[max(0, st["position"] - stats.context_left):st["position"] + 1]
     drawn = []
     for name in ("unsteered", "steered"):
         ids = prompt + st[name]
