@@ -93,7 +93,7 @@ def test_stage_declares_the_modules_it_imports(name, body):
 
 
 SECTIONS = ("fetch_corpus", "prepare", "models", "train_lm", "cache_acts", "sae", "saes",
-            "eval_sae", "universality", "culture_loop", "report", "toy")
+            "families", "eval_sae", "universality", "culture_loop", "report", "toy")
 
 
 def test_check_params_declares_every_section_and_others_read_only_their_settings():
@@ -163,8 +163,11 @@ def every(stage: str, profile: str = "default") -> set[str]:
     ("src/dictlearn/acts/store.py",
      lambda: every("cache_acts") | every("train_sae") | {"check_params"}),
     ("src/dictlearn/sae/topk.py", lambda: every("train_sae") | every("eval_sae")
-     | {"check_params", "universality"}),
+     | {"check_params", "universality", "families"}),
     ("src/dictlearn/analysis/frontier.py", lambda: {"frontier"}),
+    # the family schema sits beside its code: check_params validates with it (cheaply)
+    ("src/dictlearn/analysis/family.py", lambda: {"check_params", "families"}),
+    ("src/dictlearn/report/families.py", lambda: {"report"}),
     ("src/dictlearn/report/build.py", lambda: {"report"}),
     ("src/dictlearn/params/schema.py", lambda: {"check_params"}),
     ("src/dictlearn/corpus/fetch.py", lambda: {"check_params", "fetch_corpus"} | every("prepare")

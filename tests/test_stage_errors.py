@@ -108,6 +108,23 @@ def test_corrupt_corpus_manifest(workdir):
     assert (workdir / "prepared" / "keep.txt").read_text() == "old output"
 
 
+def test_families_name_a_missing_or_damaged_member_and_write_nothing(workdir):
+    def families():
+        return run(workdir, "families.py", "--settings", "data/params/families.json",
+                   "--saes", "data/saes", "--out", "data/families", "--metrics",
+                   "metrics/families")
+
+    one_clear_line(families(), "data/saes/text-topk-x1/sae_weights.safetensors: SAE file not "
+                   "found", "dvc checkout data/saes/text-topk-x1",
+                   "dvc repro -f train_sae@text-topk-x1")
+    (workdir / "data/saes/text-topk-x1").mkdir(parents=True)
+    (workdir / "data/saes/text-topk-x1/sae_weights.safetensors").write_bytes(b"\x08truncated")
+    one_clear_line(families(), "data/saes/text-topk-x1/sae_weights.safetensors: the SAE file is "
+                   "damaged", "dvc repro -f train_sae@text-topk-x1")
+    assert not (workdir / "data/families").exists()
+    assert not (workdir / "metrics/families").exists()
+
+
 def test_settings_not_written_by_check_params(tmp_path):
     (tmp_path / "s.json").write_text('{"layers": [1]}')
     proc = run(tmp_path, "cache_acts.py", "--model", "text", "--settings", "s.json",

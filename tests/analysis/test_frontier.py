@@ -37,9 +37,19 @@ def test_frontier_rows_tables_and_png(tmp_path):
     assert by_name["text-relu-l1-6"]["knob"] == "l1_coeff=6"
     assert by_name["text"]["knob"] == f"l1_coeff={profile('default')['sae']['l1_coeff']:g}"
     assert by_name["text-jumprelu-l0-0_3"]["knob"] == "l0_coeff=0.3"
-    # sorted by model, architecture, then L0: each architecture's line runs left to right
-    keys = [(r["model"], r["architecture"], r["l0"]) for r in rows]
-    assert keys == sorted(keys)
+    # sorted by model, line, then L0 (a family: size): each line runs left to right
+    lines = [(r["model"], r["line"]) for r in rows]
+    assert lines == sorted(lines)
+    for (model, line) in set(lines):
+        mine = [r for r in rows if (r["model"], r["line"]) == (model, line)]
+        assert [r["position"] for r in mine] == list(range(1, len(mine) + 1))
+        if not line.startswith("family "):
+            assert [r["l0"] for r in mine] == sorted(r["l0"] for r in mine)
+    # a family's members: one line of their own, in size order, whatever their L0
+    family = [r for r in rows if r["family"] == "text-topk"]
+    assert {r["line"] for r in family} == {"family text-topk"} and len(family) >= 2
+    assert [r["size"] for r in family] == sorted(r["size"] for r in family)
+    assert all(r["line"] == r["architecture"] for r in rows if not r["family"])
     write_tables(rows, tmp_path)
     with open(tmp_path / "ce_loss_recovered.tsv", newline="") as f:
         table = list(csv.DictReader(f, delimiter="\t"))

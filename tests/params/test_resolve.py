@@ -10,6 +10,7 @@ import pytest
 from conftest import profile
 from dictlearn.acts.config import CacheActs
 from dictlearn.analysis.config import EvalSAE, UniversalitySettings
+from dictlearn.analysis.family import FamiliesSettings
 from dictlearn.analysis.frontier import FrontierSettings
 from dictlearn.core.schema import load_settings
 from dictlearn.corpus.fetch import FetchCorpus
@@ -68,7 +69,7 @@ def stage_schema(path):
     return {"fetch_corpus": FetchCorpus, "train_lm": TrainLMSettings, "cache_acts": CacheActs,
             "train_sae": SAERunSettings, "eval_sae": EvalSAE, "frontier": FrontierSettings,
             "universality": UniversalitySettings, "culture_loop": CultureLoopSettings,
-            "report": ReportSettings, "toy": ToySettings,
+            "report": ReportSettings, "toy": ToySettings, "families": FamiliesSettings,
             "prepare": prepare_schema(item) if stage == "prepare" else None}[stage]
 
 
@@ -127,8 +128,9 @@ def test_sae_l1_coeff_reaches_exactly_the_relu_entries_without_an_override():
 def test_an_architecture_knob_reaches_only_that_architecture():
     raw = ci_with_extras()
     before = resolved(raw)
-    raw["sae"]["aux_coeff"] = 0.5  # topk/batchtopk only
-    assert changed(before, resolved(raw)) == {"train_sae/text-topk-16.json"}
+    raw["sae"]["aux_coeff"] = 0.5  # topk/batchtopk only: text-topk-16 and the family's members
+    assert changed(before, resolved(raw)) == {"train_sae/text-topk-16.json"} | {
+        f"train_sae/{m}.json" for m in family(raw)}
     raw = ci_with_extras()
     raw["sae"]["jumprelu_bandwidth"] = 0.1  # no jumprelu entry in ci
     assert changed(before, resolved(raw)) == set()
@@ -149,6 +151,40 @@ def test_an_entry_override_reaches_only_that_entry():
     raw = ci_with_extras()
     raw["saes"]["text-topk-16"]["batch_size"] = 256
     assert changed(before, resolved(raw)) == {"train_sae/text-topk-16.json"}
+
+
+def family(raw, name="text-topk"):
+    return [m for m, entry in raw["saes"].items() if entry.get("family") == name]
+
+
+def test_a_family_is_its_members_alike_but_for_d_sae():
+    raw = ci_with_extras()
+    settings = resolved(raw)
+    members = family(raw)
+    runs = [settings[f"train_sae/{m}.json"] for m in members]
+    assert len(runs) >= 2 and [r["sae"]["d_sae"] for r in runs] == sorted(
+        r["sae"]["d_sae"] for r in runs)
+    assert all({**r["sae"], "d_sae": 0} == {**runs[0]["sae"], "d_sae": 0} for r in runs)
+    assert settings["families.json"]["families"]["text-topk"]["members"] == [
+        {"name": m, "size": float(raw["saes"][m]["size"]), "d_sae": r["sae"]["d_sae"]}
+        for m, r in zip(members, runs)]
+    assert settings["report.json"]["families"] == {"text-topk": members}
+    assert {settings["frontier.json"]["saes"][m]["family"] for m in members} == {"text-topk"}
+
+
+def test_the_shared_k_reaches_the_whole_family_and_a_family_knob_only_its_stage():
+    raw = ci_with_extras()
+    before = resolved(raw)
+    raw["sae"]["k"] = 24  # the family's members inherit k; text-topk-16 overrides it
+    assert changed(before, resolved(raw)) == {f"train_sae/{m}.json" for m in family(raw)} | {
+        "frontier.json"}
+    raw = ci_with_extras()
+    raw["families"]["text-topk"]["min_cosine"] = 0.5
+    assert changed(before, resolved(raw)) == {"families.json"}
+    raw = ci_with_extras()
+    raw["saes"][family(raw)[-1]]["size"] = 3  # a member's width: it re-trains, and is re-read
+    assert changed(before, resolved(raw)) == {f"train_sae/{family(raw)[-1]}.json",
+                                              "frontier.json", "families.json"}
 
 
 def test_toy_defaults_lr_reaches_exactly_the_sweeps_that_do_not_override_lr():

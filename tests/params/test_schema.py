@@ -204,3 +204,62 @@ def test_bad_strokes_params_are_named(key, value, message):
     r["prepare"]["strokes"][key] = value
     with pytest.raises(ParamsError, match=message):
         parse_params(r)
+
+
+def test_a_family_members_d_sae_is_its_size_times_the_width_it_reads():
+    params = parse_params(raw())
+    members = params.family_members("text-topk")
+    d_in = 4 * raw()["train_lm"]["text"]["n_embd"]  # the GPT-2 MLP the SAEs read
+    assert [params.sae_settings(m).sae.d_sae for m in members] == [
+        round(raw()["saes"][m]["size"] * d_in) for m in members]
+    assert len(members) >= 2 and all(params.sae_settings(m).sae.k == raw()["sae"]["k"]
+                                     for m in members)
+
+
+def with_family(edit):
+    """The default profile with one edit of its family `text-topk` (x1, x2, x4)."""
+    r = raw()
+    edit(r)
+    return r
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda r: r["saes"]["text-topk-x1"].update(size=0.5),
+     r"saes\.text-topk-x1\.size: 0\.5 is below 1"),
+    (lambda r: r["saes"]["text-topk-x2"].update(size=0),
+     r"saes\.text-topk-x2\.size: 0 is below 1"),
+    (lambda r: r["saes"]["text-topk-x4"].update(size=2),
+     r"saes\.text-topk-x4\.size: 2 \(d_sae 1536\), not larger than saes\.text-topk-x2\.size 2"),
+    (lambda r: r["saes"]["text-topk-x2"].update(size=8),
+     r"saes\.text-topk-x4\.size: 4 \(d_sae 3072\), not larger than saes\.text-topk-x2\.size 8"),
+    (lambda r: r["saes"]["text-topk-x2"].update(model="culture-0", domain="culture"),
+     r"saes\.text-topk-x2\.model: 'culture-0', but saes\.text-topk-x1\.model is 'text'"),
+    (lambda r: r["saes"]["text-topk-x4"].update(k=16),
+     r"saes\.text-topk-x4\.k: 16, but saes\.text-topk-x1\.k is 32; the members of family "
+     r"text-topk differ in size only"),
+    (lambda r: r["saes"]["text-topk-x2"].update(architecture="batchtopk"),
+     r"saes\.text-topk-x2\.architecture: 'batchtopk', but saes\.text-topk-x1\.architecture"),
+    (lambda r: r["saes"]["text-topk-x2"].update(lr=0.001),
+     r"saes\.text-topk-x2\.lr: 0\.001, but saes\.text-topk-x1\.lr is 0\.0004"),
+    (lambda r: r["saes"]["text-topk-x2"].update(d_sae=4096),
+     r"saes\.text-topk-x2\.d_sae: given, but a family member's d_sae is its size × d_in"),
+    (lambda r: r["saes"]["text-topk-x2"].update(family="nope"),
+     r"saes\.text-topk-x2\.family: unknown family 'nope'; expected one of `families` "
+     r"\['text-topk'\]"),
+    (lambda r: r["saes"]["text-topk-x2"].pop("family"),
+     r"saes\.text-topk-x2\.family: missing; a member of a family gives both"),
+    (lambda r: r["saes"]["text"].update(size=2), r"saes\.text\.family: missing"),
+    (lambda r: r["families"].update(lonely={"min_cosine": 0.7, "trees": 2}),
+     r"families\.lonely: 0 member\(s\); a family needs two or more `saes` entries with "
+     r"family: lonely"),
+    (lambda r: [r["saes"].pop(m) for m in ("text-topk-x2", "text-topk-x4")],
+     r"families\.text-topk: 1 member\(s\)"),
+    (lambda r: r["families"]["text-topk"].update(min_cosine=1.5),
+     r"families\.text-topk\.min_cosine: Input should be less than 1"),
+    (lambda r: r["families"]["text-topk"].pop("trees"), r"families\.text-topk\.trees: missing"),
+    (lambda r: r["families"].update({"Bad Name": r["families"]["text-topk"]}),
+     r"families\.Bad Name: family names must match"),
+])
+def test_a_bad_family_is_refused_naming_the_key(edit, message):
+    with pytest.raises(ParamsError, match=message):
+        parse_params(with_family(edit))

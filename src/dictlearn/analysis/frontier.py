@@ -1,5 +1,6 @@
 """The sparsity–fidelity frontier: every SAE of params `saes`, L0 against explained variance
-and against CE loss recovered, one line per model and architecture. Written as TSV tables for
+and against CE loss recovered, one line per model and architecture, and one per dictionary
+family (its members in size order, labelled with their sizes). Written as TSV tables for
 `dvc plots` (drawn with the .dvc/plots/frontier.json template) and as a PNG for the report."""
 
 from __future__ import annotations
@@ -17,14 +18,19 @@ from dictlearn.core.errors import InputError  # noqa: E402
 from dictlearn.core.schema import Strict  # noqa: E402
 
 FIDELITY = {"explained_variance": "explained variance", "ce_loss_recovered": "CE loss recovered"}
-COLUMNS = ["model", "architecture", "sae", "knob", "l0", "explained_variance",
-           "ce_loss_recovered", "mse", "shrinkage", "dead_fraction"]
+MEASURES = ["l0", "explained_variance", "ce_loss_recovered", "mse", "shrinkage", "dead_fraction"]
+# line: the architecture, or "family <name>" for a family's members; position: the point's
+# place along its line (by L0, or by size in a family)
+COLUMNS = ["model", "architecture", "sae", "knob", "family", "size", "line", "position",
+           *MEASURES]
 
 
 class FrontierSAE(Strict):
     model: str
     architecture: str
     knob: str  # its sparsity setting, e.g. "k=16"
+    family: str | None  # the dictionary family it belongs to (params `families`), if any
+    size: float | None  # its d_sae as a multiple of d_in, in a family
 
 
 class FrontierSettings(Strict):
@@ -34,8 +40,8 @@ class FrontierSettings(Strict):
 
 
 def collect(settings: FrontierSettings, eval_metrics: Path) -> list[dict]:
-    """One row per SAE from `eval_metrics/<name>/eval/metrics.json`, sorted by model,
-    architecture and L0."""
+    """One row per SAE from `eval_metrics/<name>/eval/metrics.json`, sorted by model, line
+    and position along it."""
     rows = []
     for name, run in settings.saes.items():
         path = eval_metrics / name / "eval" / "metrics.json"
@@ -43,8 +49,14 @@ def collect(settings: FrontierSettings, eval_metrics: Path) -> list[dict]:
             raise InputError(f"{path}: metrics of SAE {name!r} not found; run eval_sae@{name}")
         m = json.loads(path.read_text(encoding="utf-8"))
         rows.append({"model": run.model, "architecture": run.architecture, "sae": name,
-                     "knob": run.knob, **{c: m[c] for c in COLUMNS[4:]}})
-    return sorted(rows, key=lambda r: (r["model"], r["architecture"], r["l0"]))
+                     "knob": run.knob, "family": run.family or "", "size": run.size or "",
+                     "line": f"family {run.family}" if run.family else run.architecture,
+                     **{c: m[c] for c in MEASURES}})
+    rows.sort(key=lambda r: (r["model"], r["line"], r["size"] or 0, r["l0"]))
+    for i, r in enumerate(rows):
+        same = i and (rows[i - 1]["model"], rows[i - 1]["line"]) == (r["model"], r["line"])
+        r["position"] = rows[i - 1]["position"] + 1 if same else 1
+    return rows
 
 
 def write_tables(rows: list[dict], out: Path) -> None:
@@ -62,11 +74,14 @@ def draw(rows: list[dict], path: Path) -> None:
     for ax_row, model in zip(axes, models, strict=True):
         mine = [r for r in rows if r["model"] == model]
         for ax, (fidelity, label) in zip(ax_row, FIDELITY.items(), strict=True):
-            for arch in sorted({r["architecture"] for r in mine}):
-                pts = [r for r in mine if r["architecture"] == arch]
-                ax.plot([r["l0"] for r in pts], [r[fidelity] for r in pts], "o-", label=arch)
+            for line in sorted({r["line"] for r in mine}):
+                pts = [r for r in mine if r["line"] == line]
+                family = bool(pts[0]["family"])
+                ax.plot([r["l0"] for r in pts], [r[fidelity] for r in pts],
+                        "s--" if family else "o-", label=line)
                 for r in pts:
-                    ax.annotate(r["knob"], (r["l0"], r[fidelity]), fontsize=7,
+                    ax.annotate(f"{r['size']:g}×" if family else r["knob"],
+                                (r["l0"], r[fidelity]), fontsize=7,
                                 textcoords="offset points", xytext=(3, 3))
             if all(r["l0"] > 0 for r in mine):  # a dead SAE (L0 = 0) keeps a linear axis
                 ax.set_xscale("log")

@@ -28,7 +28,11 @@ def stage_settings(p: Params) -> dict[str, dict[str, Any]]:
         out[f"eval_sae/{name}.json"] = p.eval_sae.model_dump()
     out["frontier.json"] = {"saes": {
         name: {"model": run.model, "architecture": run.sae.architecture,
-               "knob": run.sae.knob_label()} for name, run in runs.items()}}
+               "knob": run.sae.knob_label(), "family": p.saes[name].family,
+               "size": p.saes[name].size} for name, run in runs.items()}}
+    out["families.json"] = {"families": {family: {**cfg.model_dump(), "members": [
+        {"name": name, "size": p.saes[name].size, "d_sae": runs[name].sae.d_sae}
+        for name in p.family_members(family)]} for family, cfg in p.families.items()}}
     out["universality.json"] = {**p.universality.model_dump(), "runs": {
         name: {"model": p.saes[name].model, "domain": p.saes[name].domain}
         for name in p.universality.saes}}
@@ -39,7 +43,8 @@ def stage_settings(p: Params) -> dict[str, dict[str, Any]]:
         "train": p.train_lm["culture"].model_dump() if on else None}
     out["report.json"] = {**p.report.model_dump(), "models": {
         name: {"domain": spec.domain, "saes": [s for s, run in p.saes.items() if run.model == name]}
-        for name, spec in p.models.items()}}
+        for name, spec in p.models.items()}, "families": {
+        family: p.family_members(family) for family in p.families}}
     for sweep in p.toy.sweeps:
         common = p.toy.model_dump(exclude={"defaults", "sweeps"})
         out[f"toy/{sweep}.json"] = {**common, "sweep": p.toy.sweep(sweep).model_dump()}

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from dictlearn.acts.config import CacheActs
 from dictlearn.analysis.config import EvalSAE, Universality
+from dictlearn.analysis.family import Family
 from dictlearn.core.errors import ParamsError
 from dictlearn.core.schema import Strict, problems
 from dictlearn.corpus.fetch import FetchCorpus
@@ -32,6 +33,15 @@ def _check_name(section: str, name: str, what: str) -> None:
         raise ValueError(f"{section}.{name}: {what} names must match {NAME}")
 
 
+class SAEListing(SAEEntry):
+    """An entry of `saes` as params.yaml holds it: the SAE's entry (sae/settings.py) and, for a
+    member of a dictionary family (`families`), the family's name and the member's size, its
+    d_sae as a multiple of the width it reads. Other entries leave both out."""
+
+    family: str | None = None
+    size: Annotated[float, Field(allow_inf_nan=False)] | None = None
+
+
 class Params(Strict):
     fetch_corpus: FetchCorpus
     # prepare.<domain>: validated by the domain's own schema (domains/<d>/config.py)
@@ -42,7 +52,9 @@ class Params(Strict):
     # the shared SAE settings: the trainer's knobs and every architecture's (sae/settings.py)
     sae: dict[str, Any]
     # one SAE per entry (train_sae@name, eval_sae@name): `sae` with the entry's overrides
-    saes: dict[str, SAEEntry] = Field(min_length=1)
+    saes: dict[str, SAEListing] = Field(min_length=1)
+    # dictionary families (stage families): the `saes` entries that name one, growing in size
+    families: dict[str, Family]
     eval_sae: EvalSAE
     universality: Universality
     culture_loop: CultureLoop
@@ -56,7 +68,26 @@ class Params(Strict):
         """The settings SAE `name` trains with: `sae` with the entry's overrides."""
         if name not in self.saes:
             raise ParamsError(f"saes.{name}: no such SAE; expected one of {sorted(self.saes)}")
-        return sae_settings.resolve(name, self.saes[name], self.sae)
+        return sae_settings.resolve(name, self.saes[name], self.sae | self._family_width(name))
+
+    def _family_width(self, name: str) -> dict[str, int]:
+        """A family member's d_sae, `size` × the width of the activations it reads."""
+        entry = self.saes[name]
+        if entry.size is None:
+            return {}
+        if "d_sae" in (entry.model_extra or {}):
+            raise ValueError(f"saes.{name}.d_sae: given, but a family member's d_sae is its "
+                             "size × d_in; give `size` only")
+        if entry.size < 1:
+            raise ValueError(f"saes.{name}.size: {entry.size:g} is below 1; a family member "
+                             "has at least as many latents as the width it reads (size ≥ 1)")
+        # the MLP width of a GPT-2 (n_inner unset), which the SAEs read
+        d_in = 4 * self.train_lm[self.models[entry.model].domain].n_embd
+        return {"d_sae": round(entry.size * d_in)}
+
+    def family_members(self, family: str) -> list[str]:
+        """The `saes` entries of `family`, in the order listed (smallest first)."""
+        return [name for name, entry in self.saes.items() if entry.family == family]
 
     @field_validator("prepare")
     @classmethod
@@ -129,6 +160,38 @@ class Params(Strict):
         return self
 
     @model_validator(mode="after")
+    def _families_grow(self) -> Params:
+        for name, entry in self.saes.items():
+            if (entry.family is None) != (entry.size is None):
+                lacking = "size" if entry.size is None else "family"
+                raise ValueError(f"saes.{name}.{lacking}: missing; a member of a family gives "
+                                 "both `family` and `size`, other entries neither")
+            if entry.family is not None and entry.family not in self.families:
+                raise ValueError(f"saes.{name}.family: unknown family {entry.family!r}; "
+                                 f"expected one of `families` {sorted(self.families)}")
+        for family in self.families:
+            _check_name("families", family, "family")
+            members = self.family_members(family)
+            if len(members) < 2:
+                raise ValueError(f"families.{family}: {len(members)} member(s); a family needs "
+                                 f"two or more `saes` entries with family: {family}")
+            runs = {name: self.sae_settings(name).model_dump() for name in members}
+            for small, large in zip(members, members[1:]):
+                if runs[large]["sae"]["d_sae"] <= runs[small]["sae"]["d_sae"]:
+                    raise ValueError(
+                        f"saes.{large}.size: {self.saes[large].size:g} (d_sae "
+                        f"{runs[large]['sae']['d_sae']}), not larger than saes.{small}.size "
+                        f"{self.saes[small].size:g} (d_sae {runs[small]['sae']['d_sae']}); a "
+                        "family's sizes grow strictly in the order its members are listed")
+            first = runs[members[0]]
+            for name in members[1:]:
+                for key, value, expected in _differences(runs[name], first):
+                    raise ValueError(f"saes.{name}.{key}: {value!r}, but saes.{members[0]}."
+                                     f"{key} is {expected!r}; the members of family {family} "
+                                     "differ in size only")
+        return self
+
+    @model_validator(mode="after")
     def _culture_loop_on_culture_models(self) -> Params:
         for m in self.culture_loop.models:
             if m not in self.models or self.models[m].domain != "culture":
@@ -153,6 +216,14 @@ class Params(Strict):
         if len(domains) > 1:
             raise ValueError(f"universality.saes: all on one domain expected, got {sorted(domains)}")
         return self
+
+
+def _differences(run: dict[str, Any], ref: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(key, value, reference value) where two resolved SAE settings differ, d_sae aside."""
+    flat = [("model", run["model"], ref["model"])]
+    for part in ("sae", "trainer"):
+        flat += [(k, v, ref[part].get(k)) for k, v in run[part].items() if k != "d_sae"]
+    return [(k, v, w) for k, v, w in flat if v != w]
 
 
 def parse_params(raw: object, source: str = "params.yaml") -> Params:

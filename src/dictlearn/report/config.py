@@ -15,3 +15,4 @@ class ReportModel(Strict):
 
 class ReportSettings(Report):
     models: dict[str, ReportModel]
+    families: dict[str, list[str]]  # each dictionary family's members, smallest first
