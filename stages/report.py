@@ -18,6 +18,7 @@ def main() -> None:
     ap.add_argument("--models-dir", type=Path, default=Path("data/models"))
     ap.add_argument("--evals-dir", type=Path, default=Path("data/evals"))
     ap.add_argument("--saes-dir", type=Path, default=Path("data/saes"))
+    ap.add_argument("--families-dir", type=Path, default=Path("data/families"))
     ap.add_argument("--settings", type=Path, required=True, help="written by check_params")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
@@ -39,7 +40,9 @@ def main() -> None:
         build_report(models, tmp, cfg.n_features, cfg.n_examples,
                      args.metrics / "frontier" / "frontier.png", Path("data/universality"),
                      args.metrics / "universality" / "metrics.json", Path("data/culture_loop"),
-                     args.metrics / "culture_loop" / "metrics.json", args.metrics / "toy")
+                     args.metrics / "culture_loop" / "metrics.json", args.metrics / "toy",
+                     {f: args.families_dir / f"{f}.json" for f in cfg.families},
+                     args.metrics / "families" / "metrics.json")
     print(f"report: {args.out / 'index.html'}")
 
 

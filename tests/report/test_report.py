@@ -16,7 +16,7 @@ from conftest import identity_sae
 from dictlearn.analysis.config import Interventions
 from dictlearn.analysis.evals import context_activations, evaluate_sae
 from dictlearn.analysis.interventions import feature_interventions
-from dictlearn.analysis.frequency import frequency_metrics
+from dictlearn.analysis.frequency import frequency_metrics, live_by_frequency
 from dictlearn.domains.prepared import load_split
 from dictlearn.lm.checkpoint import load_bridge
 from dictlearn.report.build import ModelInputs, SAEInputs, build_report
@@ -54,9 +54,24 @@ def site(checkpoint, prepared, tmp_path_factory):
                        weights=tmp / "sae")
     model = ModelInputs(name="text", domain="text", lm_metrics=tmp / "lm.json",
                         samples=tmp / "samples.md", checkpoint=checkpoint, saes=[sae_in])
+    # a dictionary family: text-b, then a larger text-c the report has no pages for
+    top = int(live_by_frequency(stats["frequency"])[0])
+    leaf = {"cosine": 0.8, "descendants": 0, "children": []}
+    (tmp / "fam.json").write_text(json.dumps({
+        "min_cosine": 0.7,
+        "members": [{"name": "text-b", "size": 1.0, "d_sae": sae.d_sae, "live": 3},
+                    {"name": "text-c", "size": 2.0, "d_sae": 2 * sae.d_sae, "live": 5}],
+        "pairs": [{"small": "text-b", "large": "text-c", "parent": [], "cosine": [],
+                   "children": {str(top): [5, 7]}}],
+        "trees": [{"feature": top, "cosine": None, "descendants": 2, "children": [
+            {**leaf, "feature": 5, "cosine": 0.9}, {**leaf, "feature": 7}]}]}))
+    (tmp / "families.json").write_text(json.dumps({"fam": {"text-c": {
+        "live_parents": 3, "live_features": 5, "mean_best_cosine": 0.61, "close_fraction": 0.4,
+        "mean_children": 2.0, "split_parents": 1}}}))
     out = tmp / "site"
     out.mkdir()
-    build_report([model], out, n_features=5, n_examples=3)
+    build_report([model], out, n_features=5, n_examples=3, families={"fam": tmp / "fam.json"},
+                 families_metrics=tmp / "families.json")
     return out, stats
 
 
@@ -160,7 +175,8 @@ def test_pages_render_in_headless_chromium_without_console_errors(site, tmp_path
              "--enable-logging=stderr", "--v=0"]
     sae_page = (out / "saes" / "text-b" / "index.html").as_uri()
     feature_page = next((out / "saes" / "text-b" / "f").glob("*.html")).as_uri()
-    for url in ((out / "index.html").as_uri(), sae_page, feature_page):
+    family_page = (out / "families" / "fam.html").as_uri()
+    for url in ((out / "index.html").as_uri(), sae_page, feature_page, family_page):
         run = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True,
                              timeout=300, check=True)
         # our pages log nothing: any console line (an uncaught error, console.error) fails
@@ -192,3 +208,20 @@ def test_intervened_features_show_ablation_and_steering(site):
     assert "Ablation on its top contexts" in page and "next-token loss change" in page
     assert "<h4>unsteered</h4>" in page and "<h4>steered</h4>" in page
     assert "4× its max activation" in page
+
+
+def test_family_page_draws_the_splitting_trees_linked_to_feature_pages(site):
+    out, stats = site
+    index = (out / "index.html").read_text()
+    assert 'href="families/fam.html"' in index and "Dictionary families" in index
+    fam = (out / "families" / "fam.html").read_text()
+    top = int(live_by_frequency(stats["frequency"])[0])
+    assert f'<a href="../saes/text-b/f/{top}.html">feature {top}</a>' in fam
+    assert (out / "saes" / "text-b" / "f" / f"{top}.html").is_file()
+    assert "text-b → text-c" in fam and "0.61" in fam  # the pair's measures
+    tree = re.search(r'<ul class="tree">(.*)</ul>', fam)[1]
+    # the root, then its two children in the larger member (no pages there: no links), with
+    # their cosines to it
+    assert re.search(r"1×</span> <a [^>]*>feature \d+</a> · <code>.*<ul><li>.*2×</span> "
+                     r"feature 5 · cos 0\.90<.*2×</span> feature 7 · cos 0\.80<", tree)
+    assert 'href="../index.html"' in fam

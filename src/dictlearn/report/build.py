@@ -3,6 +3,7 @@
     index.html               every model and SAE with its headline metrics, each SAE's feature
                              density and best features, the frontier, induction heads and
                              neurons vs features per model
+    families/<family>.html   a dictionary family's feature splitting and its trees
     saes/<sae>/index.html    the SAE's metrics and its live features, searchable and sortable
     saes/<sae>/f/<j>.html    one page per feature (the most frequent `n_features` of each SAE),
                              linked to the previous and next one and back to the list
@@ -24,7 +25,8 @@ from tqdm import tqdm
 from dictlearn.domains import get_domain
 from dictlearn.domains.base import escape
 from dictlearn.lm.checkpoint import load_bridge, load_tokenizer
-from dictlearn.report.feature_list import DENSITY, feature_list, sae_summary
+from dictlearn.report.families import Describe, families_html
+from dictlearn.report.feature_list import DENSITY, feature_list, sae_summary, top_token
 from dictlearn.report.features import (FeatureStats, density_chart, feature_page, purity_chart,
                                        rank_frequency_chart)
 from dictlearn.report.html import bar_chart, heat_map, kv_table, num, page, table
@@ -227,12 +229,32 @@ def _frontier_html(png: Path | None) -> str:
             "</section>")
 
 
+def _describer(all_stats: dict[str, FeatureStats], vocabs: dict[str, Vocab], n_features: int
+               ) -> Describe:
+    """A family tree's node: the link to the feature's page (the SAE's `n_features` most
+    frequent have one), its top token and its dominant label."""
+    with_page: dict[str, set[int]] = {}
+
+    def describe(sae: str, j: int) -> tuple[str | None, str]:
+        if sae not in all_stats:
+            return None, ""
+        stats = all_stats[sae]
+        label, _ = stats.purity()
+        pages = with_page.setdefault(sae, set(stats.live()[:n_features].tolist()))
+        return (f"saes/{sae}/f/{j}.html" if j in pages else None,
+                f"<code>{escape(top_token(stats, vocabs[sae], j))}</code> · "
+                f"{escape(stats.label_names[int(label[j])])}")
+    return describe
+
+
 def build_report(models: list[ModelInputs], out: Path, n_features: int, n_examples: int,
                  frontier_png: Path | None = None, universality: Path | None = None,
                  universality_metrics: Path | None = None, culture_loop: Path | None = None,
-                 culture_loop_metrics: Path | None = None, toy_metrics: Path | None = None
+                 culture_loop_metrics: Path | None = None, toy_metrics: Path | None = None,
+                 families: dict[str, Path] | None = None, families_metrics: Path | None = None
                  ) -> None:
-    """Write the site into `out` (an existing, empty folder)."""
+    """Write the site into `out` (an existing, empty folder). `families`: each dictionary
+    family's record (data/families/<name>.json)."""
     model_rows, sae_rows, summaries, sections = [], [], [], []
     all_stats, vocabs, owner = {}, {}, {}
     for m in tqdm(models, desc="report", unit="model"):
@@ -274,6 +296,8 @@ def build_report(models: list[ModelInputs], out: Path, n_features: int, n_exampl
             + '<section id="sae-features"><h2>Features per SAE</h2>' + "".join(summaries)
             + "</section>"
             + _frontier_html(frontier_png)
+            + families_html(families or {}, families_metrics, out,
+                            _describer(all_stats, vocabs, n_features))
             + _universality_html(universality, universality_metrics, all_stats, owner, vocabs)
             + _culture_loop_html(culture_loop, culture_loop_metrics, out)
             + toy_html(toy_metrics)

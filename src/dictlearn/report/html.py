@@ -29,6 +29,9 @@ table.bars td { border: none; padding: 0.05em 0.4em; font-size: 0.85em; }
 table.bars .bar { height: 0.8em; min-width: 1px; }
 td > code { display: block; text-align: left; }
 input.search { font-size: 1em; padding: 0.2em 0.4em; width: 24em; margin-right: 0.6em; }
+ul.tree, ul.tree ul { list-style: none; margin: 0.2em 0; padding-left: 1.4em;
+                      border-left: 1px solid #ccc; }
+ul.tree { margin: 1em 0; } ul.tree li { margin: 0.15em 0; }
 """
 
 # sort a table by the clicked column: numbers by value (data-v when present), text otherwise
