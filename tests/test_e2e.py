@@ -58,7 +58,7 @@ def test_repro_from_nothing_then_sweep_only_reruns_sae(repo):
     log = sh("dvc repro", repo)
     params = yaml.safe_load((repo / "params.yaml").read_text())
     saes = {f"{stage}@{name}" for stage in ("train_sae", "eval_sae")
-            for name in params["saes"]} | {"frontier", "universality"}
+            for name in params["saes"]} | {"frontier", "universality", "families"}
     toys = {f"toy@{sweep}" for sweep in params["toy"]["sweeps"]}
     assert ran(log) == {"check_params", "fetch_corpus", "culture_loop", "report"} | saes | toys | {
         f"{stage}@{name}" for stage, name in tuple(("prepare", d) for d in params["prepare"])
@@ -100,6 +100,16 @@ def test_repro_from_nothing_then_sweep_only_reruns_sae(repo):
     html = (site / "index.html").read_text()
     assert 'href="saes/text-topk-16/index.html"' in html and "data:image/png;base64," in html
     assert "Universality across models" in html
+    # the dictionary family: each larger member's features matched to parents in the smaller
+    members = [n for n, e in params["saes"].items() if e.get("family") == "text-topk"]
+    record = json.loads((repo / "data/families/text-topk.json").read_text())
+    assert [m["name"] for m in record["members"]] == members and len(members) >= 2
+    pair = json.loads((repo / "metrics/families/metrics.json").read_text())["text-topk"][
+        members[1]]
+    assert pair["live_features"] > 0 and -1 <= pair["mean_best_cosine"] <= 1
+    assert len(record["pairs"][0]["parent"]) == record["members"][1]["d_sae"]
+    assert 'href="families/text-topk.html"' in html
+    assert "Splitting trees" in (site / "families/text-topk.html").read_text()
     assert 'class="feature-row"' in (site / "saes/text/index.html").read_text()
     culture_page = next((site / "saes/culture-0/f").glob("*.html")).read_text()
     assert 'class="grid-ctx"' in culture_page  # culture contexts drawn as grids
@@ -153,7 +163,9 @@ def test_each_knob_reruns_only_what_reads_it(repo):
         r"s/^  l1_coeff: 3.0/  l1_coeff: 1.0/": {  # the ReLU entries without an override
             "train_sae@text", "train_sae@culture-0", "train_sae@culture-1", "train_sae@strokes",
             "frontier"},
-        r"s/^  k: 32/  k: 24/": set(),  # the only TopK entry overrides k
+        r"s/^  k: 32/  k: 24/": {  # the family's members; text-topk-16 overrides k
+            "train_sae@text-topk-x1", "train_sae@text-topk-x2", "frontier"},
+        r"s/(text-topk: \{min_cosine: )0.7/\10.5/": {"families"},
         r"s/(text-topk-16: .*k: )16/\18/": {"train_sae@text-topk-16", "frontier"},
         r"s/^    jitter: 0.2/    jitter: 0.3/": {"prepare@strokes"},
         r"/^  culture:/,/^  strokes:/s/^    lr: 0.003/    lr: 0.002/": {
@@ -169,7 +181,9 @@ def test_bad_params_delete_nothing(repo):
     (repo / "metrics/saes/text/eval/notes.json").write_text('{"not committed": 1}')
     for edit, key in ((r"s/^  l1_coeff: 3.0/  l1_coef: 3.0/", "sae.l1_coef: unknown key"),
                       (r"s/^  l1_coeff: 3.0/  l1_coeff: -1/", "sae.l1_coeff: Input should be"),
-                      (r"s/^  d_sae: 512/  d_sae: lots/", "sae.d_sae: Input should be")):
+                      (r"s/^  d_sae: 512/  d_sae: lots/", "sae.d_sae: Input should be"),
+                      (r"s/(text-topk-x2: .*size: )2/\10.5/", "saes.text-topk-x2.size: 0.5 is "
+                                                            "below 1")):
         sh(f"sed -i -E '{edit}' params.yaml", repo)
         proc = subprocess.run("dvc repro", cwd=repo, shell=True, capture_output=True, text=True,
                               env={**os.environ, "PATH": f"{Path(sys.executable).parent}"
@@ -220,7 +234,7 @@ def test_sweep_reruns_only_the_saes_that_read_it_and_queues_run_in_parallel(repo
     relu = {"text", "culture-0", "culture-1", "strokes"}  # the entries that read sae.l1_coeff
     for name in ("l1-0_5", "l1-2_0"):
         assert ran(sh(f"dvc queue logs {name}", repo)) == {
-            "check_params", "frontier", "universality", "report"} | {
+            "check_params", "frontier", "universality", "families", "report"} | {
             f"{s}@{n}" for s in ("train_sae", "eval_sae") for n in relu}, name
 
     rows = json.loads(sh("dvc exp show --json", repo))
