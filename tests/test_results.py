@@ -103,3 +103,18 @@ def test_frequency_table_gives_the_fit_and_the_rare_cluster_test(tmp_path):
     assert rows[2:] == ["| a | -1.23 | 0.90 | 3 | 0.900 | 0.200 |",
                         "| b | -1.23 | 0.90 | 0 | – | – |"]
     assert frequency_table(tmp_path / "nothing") == []
+
+
+def test_a_dictionary_family_gets_a_row_per_family(tmp_path):
+    from dictlearn.results import studies_table
+
+    (tmp_path / "families").mkdir()
+    (tmp_path / "families/metrics.json").write_text(json.dumps({"text-topk": {
+        "text-topk-x2": {"live_parents": 700, "live_features": 1400, "mean_best_cosine": 0.71,
+                         "close_fraction": 0.5, "mean_children": 1.4, "split_parents": 120},
+        "text-topk-x4": {"live_parents": 1400, "live_features": 2900, "mean_best_cosine": None,
+                         "close_fraction": None, "mean_children": None, "split_parents": 0}}}))
+    assert studies_table(tmp_path)[2] == (
+        "| dictionary family text-topk, each member against the one before | text-topk-x2: mean "
+        "best cosine 0.710, children 0.500 of its live features, 120 parents split; "
+        "text-topk-x4: mean best cosine –, children – of its live features, 0 parents split |")

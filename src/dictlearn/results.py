@@ -109,6 +109,12 @@ def studies_table(metrics: Path) -> list[str]:
         rows.append(f"| culture loop ({len(gens)} generations) | quizzes kept of written, per "
                     f"generation: {per_gen}; mean held-out accuracy {_f(acc[0])} before, "
                     f"{_f(acc[1])} after re-training |")
+    for family, pairs in _json(metrics / "families" / "metrics.json").items():
+        per = "; ".join(f"{large}: mean best cosine {_f(m['mean_best_cosine'])}, children "
+                        f"{_f(m['close_fraction'])} of its live features, {m['split_parents']} "
+                        "parents split" for large, m in pairs.items())
+        rows.append(f"| dictionary family {family}, each member against the one before | "
+                    f"{per} |")
     for path in sorted((metrics / "toy").glob("*/metrics.json")):
         m = _json(path)
         best = m["best"]
