@@ -240,7 +240,9 @@ def _describer(all_stats: dict[str, FeatureStats], vocabs: dict[str, Vocab], n_f
             return None, ""
         stats = all_stats[sae]
         label, _ = stats.purity()
-        pages = with_page.setdefault(sae, set(stats.live()[:n_features].tolist()))
+        if sae not in with_page:  # once per SAE, not per tree node
+            with_page[sae] = set(stats.live()[:n_features].tolist())
+        pages = with_page[sae]
         return (f"saes/{sae}/f/{j}.html" if j in pages else None,
                 f"<code>{escape(top_token(stats, vocabs[sae], j))}</code> · "
                 f"{escape(stats.label_names[int(label[j])])}")
