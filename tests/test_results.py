@@ -43,6 +43,37 @@ def test_culture_models_get_a_table_of_quiz_accuracy_per_task(tmp_path):
     assert quiz_table(tmp_path / "nothing") == []
 
 
+def test_each_tasks_curve_is_extrapolated_to_its_target_and_orders_get_a_table(tmp_path):
+    import math
+
+    from dictlearn.results import order_table, reach_table, tokens_to
+
+    # logit(acc) = -40 + 2.5 ln(tokens): 0.44 at 8M tokens, 0.9 at exp((ln 9 + 40) / 2.5)
+    law = [(t, 1 / (1 + math.exp(40 - 2.5 * math.log(t)))) for t in (2e6, 4e6, 6e6, 8e6)]
+    assert math.isclose(tokens_to(law), math.exp((math.log(9) + 40) / 2.5), rel_tol=1e-9)
+    assert tokens_to([(1e6, 0.3), (2e6, 0.3), (4e6, 0.3)]) is None  # flat: never
+    assert tokens_to([(1e6, 0.0), (2e6, 0.0)]) is None  # nothing solved yet: no fit
+    barely = [(2e6, 0.50), (4e6, 0.501)]
+
+    run = tmp_path / "culture-0/train_lm"
+    (run / "plots/metrics/quiz").mkdir(parents=True)
+    for task, curve in (("frame", law), ("detect", [(t, 0.3) for t, _ in law]), ("grow", barely),
+                        ("replace_color", [(t, 0.95) for t, _ in law])):
+        (run / f"plots/metrics/quiz/{task}.tsv").write_text(
+            f"step\t{task}\n" + "".join(f"{t:.0f}\t{a}\n" for t, a in curve))
+    (run / "metrics.json").write_text(json.dumps({
+        "train_tokens": 8_000_000, "accuracy_frame_greedy": law[-1][1],
+        "accuracy_detect_greedy": 0.3, "accuracy_replace_color_greedy": 0.95,
+        **{f"accuracy_order{i}_greedy": i / 10 for i in range(4)}}))
+    (run / "timing.json").write_text(json.dumps({"train_seconds": 400.0}))  # 20k tokens/s
+    need = tokens_to(law)
+    assert reach_table(tmp_path) == [
+        "| model | detect | frame | grow | replace_color |", "|---|---|---|---|---|",
+        f"| culture-0 | not rising | {need / 1e6:,.0f}M tokens, {need / 2e4 / 60:,.0f} min | "
+        "> 100× its tokens | reached (0.95) |"]
+    assert order_table(tmp_path)[2] == "| culture-0 | 0.00 | 0.10 | 0.20 | 0.30 |"
+
+
 def test_the_culture_loop_row_gives_each_generation(tmp_path):
     from dictlearn.report.build import _culture_loop_html
     from dictlearn.results import studies_table

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -62,6 +63,74 @@ def quiz_table(metrics: Path) -> list[str]:
         rows.append(f"| {name} | " + " | ".join(
             f"{_f(m.get(f'accuracy_{t}_greedy'), 2)} ({_f(m.get(f'cell_accuracy_{t}_greedy'), 3)})"
             for t in tasks) + " |")
+    return rows
+
+
+ORDERS = ("(A, f(A), B, f(B))", "(f(A), A, f(B), B)", "(B, f(B), A, f(A))",
+          "(f(B), B, f(A), A)")  # the posed orders 0-3 (domains/culture), answer last
+
+
+def order_table(metrics: Path) -> list[str]:
+    """Culture models: greedy quiz accuracy per presentation order, all tasks together."""
+    found = {path.parent.parent.name: _json(path)
+             for path in sorted(metrics.glob("*/train_lm/metrics.json"))}
+    found = {k: m for k, m in found.items() if "accuracy_order0_greedy" in m}
+    if not found:
+        return []
+    rows = ["| model | " + " | ".join(f"{i}: {o}" for i, o in enumerate(ORDERS)) + " |",
+            "|---" * (len(ORDERS) + 1) + "|"]
+    for name, m in found.items():
+        rows.append(f"| {name} | " + " | ".join(
+            _f(m.get(f"accuracy_order{i}_greedy"), 2) for i in range(len(ORDERS))) + " |")
+    return rows
+
+
+def tokens_to(curve: list[tuple[float, float]], target: float = 0.9) -> float | None:
+    """Training tokens at which a quiz-accuracy curve [(tokens, accuracy)] would reach
+    `target`: logit(accuracy) fitted linear in log(tokens), least squares over the second half
+    of training (points strictly between 0 and 1). None when it does not rise there."""
+    end = curve[-1][0]
+    pts = [(math.log(t), math.log(a / (1 - a))) for t, a in curve if t >= end / 2 and 0 < a < 1]
+    if len(pts) < 2:
+        return None
+    mx, my = (sum(v) / len(pts) for v in zip(*pts))
+    sxx = sum((x - mx) ** 2 for x, _ in pts)
+    slope = sum((x - mx) * (y - my) for x, y in pts) / sxx if sxx else 0.0
+    if slope <= 1e-9:
+        return None
+    return math.exp(mx + (math.log(target / (1 - target)) - my) / slope)
+
+
+def _curve(path: Path) -> list[tuple[float, float]]:
+    lines = path.read_text(encoding="utf-8").split("\n")[1:] if path.is_file() else []
+    return [(float(a), float(b)) for a, b in (ln.split("\t") for ln in lines if ln.strip())]
+
+
+def reach_table(metrics: Path, target: float = 0.9) -> list[str]:
+    """Culture models: per task, the greedy accuracy reached, or the tokens (and minutes at the
+    model's own training rate) at which its curve would reach `target`."""
+    rows = []
+    for path in sorted(metrics.glob("*/train_lm/plots/metrics/quiz")):
+        folder = path.parent.parent.parent
+        m, t = _json(folder / "metrics.json"), _json(folder / "timing.json")
+        tasks = sorted(q.stem for q in path.glob("*.tsv") if q.stem != "all")
+        if not rows:
+            rows = ["| model | " + " | ".join(tasks) + " |", "|---" * (len(tasks) + 1) + "|"]
+        rate = m.get("train_tokens", 0) / t["train_seconds"] if t.get("train_seconds") else None
+        cells = []
+        for task in tasks:
+            curve, final = _curve(path / f"{task}.tsv"), m.get(f"accuracy_{task}_greedy")
+            need = tokens_to(curve, target) if curve else None
+            if final is not None and final >= target:
+                cells.append(f"reached ({_f(final, 2)})")
+            elif need is None:
+                cells.append("not rising")
+            elif need > 100 * curve[-1][0]:
+                cells.append("> 100× its tokens")
+            else:
+                mins = f", {need / rate / 60:,.0f} min" if rate else ""
+                cells.append(f"{need / 1e6:,.0f}M tokens{mins}")
+        rows.append(f"| {folder.parent.name} | " + " | ".join(cells) + " |")
     return rows
 
 
@@ -130,6 +199,12 @@ def render(metrics: Path) -> str:
     if quizzes:
         parts += ["", "Culture models, greedy quiz accuracy per task on held-out quizzes (cell "
                   "accuracy in brackets):", "", *quizzes]
+        parts += ["", "The same, per order in which the quiz is shown (the last grid is the "
+                  "answer):", "", *order_table(metrics)]
+        parts += ["", "Where each task's learning curve points (`tokens_to` in "
+                  "`dictlearn/results.py`: logit of the greedy accuracy linear in log tokens "
+                  "over the second half of training, extrapolated to 0.9; minutes at the "
+                  "model's own training rate):", "", *reach_table(metrics)]
     parts += ["", "SAEs:", "", *saes_table(metrics)]
     frequency = frequency_table(metrics)
     if frequency:
