@@ -66,22 +66,21 @@ def quiz_table(metrics: Path) -> list[str]:
     return rows
 
 
-ORDERS = ("(A, f(A), B, f(B))", "(f(A), A, f(B), B)", "(B, f(B), A, f(A))",
-          "(f(B), B, f(A), A)")  # the posed orders 0-3 (domains/culture), answer last
-
-
 def order_table(metrics: Path) -> list[str]:
     """Culture models: greedy quiz accuracy per presentation order, all tasks together."""
+    from dictlearn.domains.culture.tasks import GRIDS, ORDERS, POSED_ORDERS
+
+    names = [f"{o}: (" + ", ".join(GRIDS[g].replace("f_", "f(") + (")" if "_" in GRIDS[g] else "")
+                                   for g in ORDERS[o]) + ")" for o in POSED_ORDERS]
     found = {path.parent.parent.name: _json(path)
              for path in sorted(metrics.glob("*/train_lm/metrics.json"))}
     found = {k: m for k, m in found.items() if "accuracy_order0_greedy" in m}
     if not found:
         return []
-    rows = ["| model | " + " | ".join(f"{i}: {o}" for i, o in enumerate(ORDERS)) + " |",
-            "|---" * (len(ORDERS) + 1) + "|"]
+    rows = ["| model | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for name, m in found.items():
         rows.append(f"| {name} | " + " | ".join(
-            _f(m.get(f"accuracy_order{i}_greedy"), 2) for i in range(len(ORDERS))) + " |")
+            _f(m.get(f"accuracy_order{o}_greedy"), 2) for o in POSED_ORDERS) + " |")
     return rows
 
 
