@@ -25,10 +25,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 from timing import Timed, compare, machine, require_quiet, write_figures  # noqa: E402
 
 from dictlearn.acts.caching import cache_activations  # noqa: E402
+from dictlearn.acts.config import CacheActsRun  # noqa: E402
 from dictlearn.core.runtime import pick_device  # noqa: E402
 from dictlearn.domains.prepared import Split  # noqa: E402
 from dictlearn.lm.checkpoint import build_gpt2, load_bridge  # noqa: E402
+from dictlearn.lm.sites import hook_layer  # noqa: E402
 from dictlearn.params import load_params  # noqa: E402
+from dictlearn.params.resolve import stage_settings  # noqa: E402
 
 TARGET = 0.8
 
@@ -70,9 +73,11 @@ def main() -> None:
     n_seq = max(1, args.tokens // seq_len)
     ids = torch.randint(0, vocab, (n_seq, seq_len))
     split = Split(ids, torch.zeros_like(ids), ["all"])
-    cfg = params.cache_acts.model_copy(update={"max_tokens": n_seq * seq_len})
+    hooks = stage_settings(params)[f"cache_acts/{args.model}.json"]["hooks"]
+    cfg = CacheActsRun(**{**params.cache_acts.model_dump(), "max_tokens": n_seq * seq_len,
+                          "hooks": hooks})
     # caching stops after the last hooked block (lm/hooks.py): the forward does the same
-    stop_at = max(cfg.layers) + 1
+    stop_at = max(hook_layer(h) for h in hooks) + 1
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -99,7 +104,8 @@ def main() -> None:
     fwd, cache = rates["forward_to_block"], rates["caching"]
     result = {
         "device": str(device), "threads": torch.get_num_threads(), "tokens": ids.numel(),
-        "layers": cfg.layers, "stop_at_layer": stop_at, "n_layer": lm_cfg.n_layer,
+        "hooks": hooks, "layers": sorted({hook_layer(h) for h in hooks}),
+        "stop_at_layer": stop_at, "n_layer": lm_cfg.n_layer,
         "d_mlp": 4 * lm_cfg.n_embd, "seq_len": seq_len, "batch_size": cfg.batch_size,
         "rounds": max(3, args.rounds), "target": TARGET,
         "tokens_per_s": rates,

@@ -1,10 +1,11 @@
-"""Stage cache_acts@{model}: MLP activations of the training split → one zarr store per hook."""
+"""Stage cache_acts@{model}: activations of the training split at the hooks the model's SAEs
+read → one zarr store per hook."""
 
 import argparse
 from pathlib import Path
 
 from dictlearn.acts.caching import cache_activations
-from dictlearn.acts.config import CacheActs
+from dictlearn.acts.config import CacheActsRun
 from dictlearn.core.schema import load_settings
 from dictlearn.domains.prepared import load_split
 from dictlearn.lm.checkpoint import load_bridge
@@ -21,7 +22,7 @@ def main() -> None:
     ap.add_argument("--prepared", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True, help="folder of <hook>.zarr stores")
     args = ap.parse_args()
-    cfg = load_settings(args.settings, CacheActs)
+    cfg = load_settings(args.settings, CacheActsRun)
     device = pick_device(cfg.device)
     split = load_split(args.prepared, "train")
     bridge = load_bridge(args.checkpoint, device)

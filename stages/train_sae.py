@@ -7,7 +7,7 @@ from pathlib import Path
 from dvclive import Live
 
 from dictlearn.core.schema import load_settings
-from dictlearn.lm.hooks import mlp_hook
+from dictlearn.lm.sites import hook_name
 from dictlearn.core.outputs import atomic_path, write_json
 from dictlearn.core.runtime import pick_device, seed_everything, stage_main
 from dictlearn.sae import sae_from_config, save_sae
@@ -27,7 +27,7 @@ def main() -> None:
     args = ap.parse_args()
     settings = load_settings(args.settings, SAERunSettings)
     arch, cfg, model = settings.sae, settings.trainer, settings.model
-    hook = mlp_hook(arch.layer)
+    hook = hook_name(arch.site, arch.layer)
     store = ActivationStore(store_path(args.acts, hook))
     device = pick_device(cfg.device)
     seed_everything(cfg.seed)

@@ -71,6 +71,16 @@ def test_repro_from_nothing_then_sweep_only_reruns_sae(repo):
     cfg = json.loads((repo / "data/saes/text/cfg.json").read_text())
     assert cfg["architecture"] == "standard" and cfg["metadata"]["hook_name"]
     assert json.loads((repo / "data/saes/text-topk-16/cfg.json").read_text())["k"] == 16
+    # each model caches exactly the hooks its SAEs read: the strokes SAE reads attn.hook_z
+    assert [p.name for p in (repo / "data/acts/strokes").glob("*.zarr")] == [
+        "blocks.1.attn.hook_z.zarr"]
+    assert [p.name for p in (repo / "data/acts/text").glob("*.zarr")] == [
+        "blocks.1.mlp.hook_post.zarr"]
+    strokes = json.loads((repo / "data/saes/strokes/cfg.json").read_text())
+    assert strokes["metadata"]["hook_name"] == "blocks.1.attn.hook_z"
+    assert strokes["reshape_activations"] == "hook_z" and cfg["reshape_activations"] == "none"
+    assert json.loads((repo / "metrics/saes/strokes/eval/metrics.json").read_text())[
+        "explained_variance"] > 0
     metrics = json.loads((repo / "metrics/saes/text/eval/metrics.json").read_text())
     for key in ("explained_variance", "mse", "l0", "dead_fraction", "dense_fraction",
                 "ce_loss_clean", "ce_loss_spliced", "ce_loss_zero", "ce_loss_recovered",
@@ -80,7 +90,7 @@ def test_repro_from_nothing_then_sweep_only_reruns_sae(repo):
     topk = json.loads((repo / "metrics/saes/text-topk-16/eval/metrics.json").read_text())
     assert topk["l0"] <= 16 + 1e-6
     frontier = (repo / "metrics/frontier/explained_variance.tsv").read_text().splitlines()
-    assert frontier[0].startswith("model\tarchitecture\tsae")
+    assert frontier[0].startswith("model\tsite\tlayer\tarchitecture\tsae")
     assert len(frontier) == 1 + len(params["saes"])
     universality = json.loads((repo / "metrics/universality/metrics.json").read_text())
     assert universality["models"] == 2

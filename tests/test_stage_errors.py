@@ -126,7 +126,7 @@ def test_families_name_a_missing_or_damaged_member_and_write_nothing(workdir):
 
 
 def test_settings_not_written_by_check_params(tmp_path):
-    (tmp_path / "s.json").write_text('{"layers": [1]}')
+    (tmp_path / "s.json").write_text('{"max_tokens": 100}')
     proc = run(tmp_path, "cache_acts.py", "--model", "text", "--settings", "s.json",
                "--checkpoint", "x", "--prepared", "x", "--out", "acts")
     one_clear_line(proc, "s.json: not the settings check_params writes", "dvc repro check_params")

@@ -137,8 +137,10 @@ class SAE:
     @torch.no_grad()
     def feature_acts(self, ids: torch.Tensor) -> torch.Tensor:
         """[t, d_sae] feature activations of ids [1, t]."""
+        from dictlearn.lm.hooks import flat
+
         _, cache = self.bridge.run_with_cache(ids, names_filter=lambda n: n == self.hook)
-        return self.sae.encode(cache[self.hook][0].float())
+        return self.sae.encode(flat(cache[self.hook])[0].float())
 
     def activations(self, x: Any) -> pd.DataFrame:
         """Feature activations of every token of `x` (see `encode`): one row per token (its

@@ -307,8 +307,10 @@ def bench_cache_acts(b: dict) -> str:
     out = [_timing_line(b, "Tokens/s"), "",
            f"| model | forward to block {last} | caching | caching ÷ forward (best, median) "
            "| target |", "|---|---|---|---|---|",
-           f"| {b['n_layer']} layers, hooks on MLP {', '.join(map(str, b['layers']))} (d_mlp "
-           f"{b['d_mlp']}), batch {b['batch_size']} × {b['seq_len']}, {b['tokens']:,} tokens | "
+           f"| {b['n_layer']} layers, "
+           + (f"hooks {', '.join(b['hooks'])}" if "hooks" in b else
+              f"hooks on MLP {', '.join(map(str, b['layers']))}")
+           + f" (d_mlp {b['d_mlp']}), batch {b['batch_size']} × {b['seq_len']}, {b['tokens']:,} tokens | "
            f"{_rate(t['forward_to_block'])} | {_rate(t['caching'])} | "
            f"{b['caching_over_forward']:.2f}, {b['caching_over_forward_median']:.2f} | "
            f"≥ {b['target']:.2f} |"]

@@ -49,7 +49,11 @@ def test_frontier_rows_tables_and_png(tmp_path):
     family = [r for r in rows if r["family"] == "text-topk"]
     assert {r["line"] for r in family} == {"family text-topk"} and len(family) >= 2
     assert [r["size"] for r in family] == sorted(r["size"] for r in family)
-    assert all(r["line"] == r["architecture"] for r in rows if not r["family"])
+    # one line per architecture and site: the residual-stream SAE has its own beside the MLP's
+    assert all(r["line"] == f"{r['architecture']} @ {r['site']}.{r['layer']}"
+               for r in rows if not r["family"])
+    assert by_name["text-resid-pre"]["line"] == "topk @ resid_pre.1"
+    assert by_name["text-topk-16"]["line"] == "topk @ mlp_post.1"
     write_tables(rows, tmp_path)
     with open(tmp_path / "ce_loss_recovered.tsv", newline="") as f:
         table = list(csv.DictReader(f, delimiter="\t"))

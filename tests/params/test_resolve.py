@@ -8,7 +8,7 @@ import json
 import pytest
 
 from conftest import profile
-from dictlearn.acts.config import CacheActs
+from dictlearn.acts.config import CacheActsRun
 from dictlearn.analysis.config import EvalSAE, UniversalitySettings
 from dictlearn.analysis.family import FamiliesSettings
 from dictlearn.analysis.frontier import FrontierSettings
@@ -66,7 +66,7 @@ def test_settings_are_json_and_name_every_stage_instance():
 def stage_schema(path):
     """The schema stage <path> loads its settings file with (stages/*.py, load_settings)."""
     stage, _, item = path.removesuffix(".json").partition("/")
-    return {"fetch_corpus": FetchCorpus, "train_lm": TrainLMSettings, "cache_acts": CacheActs,
+    return {"fetch_corpus": FetchCorpus, "train_lm": TrainLMSettings, "cache_acts": CacheActsRun,
             "train_sae": SAERunSettings, "eval_sae": EvalSAE, "frontier": FrontierSettings,
             "universality": UniversalitySettings, "culture_loop": CultureLoopSettings,
             "report": ReportSettings, "toy": ToySettings, "families": FamiliesSettings,

@@ -53,7 +53,8 @@ def test_wrong_type_and_value_are_named():
 def test_cross_section_checks():
     r = raw()
     r["sae"]["layer"] = 7
-    with pytest.raises(ParamsError, match=r"saes\.text: layer 7 is not cached"):
+    with pytest.raises(ParamsError, match=r"sae\.layer \(read by saes\.text\): 7, but "
+                       r"models\.text has blocks 0\.\.1"):
         parse_params(r)
     r = raw()
     r["models"]["x"] = {"domain": "poetry", "seed": 0}
@@ -263,3 +264,4 @@ def with_family(edit):
 def test_a_bad_family_is_refused_naming_the_key(edit, message):
     with pytest.raises(ParamsError, match=message):
         parse_params(with_family(edit))
+

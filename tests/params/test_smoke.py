@@ -16,8 +16,7 @@ def test_shrink_keeps_every_shape_and_entry(name):
     small = shrink(full)
     parse_params(small, name)
     assert small["models"] == full["models"] and small["saes"] == full["saes"]
-    assert small["cache_acts"]["layers"] == full["cache_acts"]["layers"]
-    for key in ("d_sae", "batch_size", "architecture", "layer"):
+    for key in ("d_sae", "batch_size", "architecture", "site", "layer"):
         assert small["sae"][key] == full["sae"][key]
     for domain, lm in full["train_lm"].items():
         assert {k: small["train_lm"][domain][k] for k in SHAPES} == {k: lm[k] for k in SHAPES}

@@ -1,4 +1,5 @@
-"""Caching a model's MLP activations over a dataset split into zarr stores (streaming)."""
+"""Caching a model's activations at the hooks its SAEs read over a dataset split into zarr
+stores, one per hook (streaming)."""
 
 from __future__ import annotations
 
@@ -8,25 +9,24 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from dictlearn.acts.config import CacheActs
+from dictlearn.acts.config import CacheActsRun
 from dictlearn.domains.prepared import Split
 from dictlearn.lm.checkpoint import checkpoint_hash
-from dictlearn.lm.hooks import iter_hook_activations, mlp_hook
+from dictlearn.lm.hooks import iter_hook_activations
 from dictlearn.acts.store import ActivationWriter, store_path
 
 
-def cache_activations(bridge, checkpoint: Path, model_name: str, split: Split, cfg: CacheActs,
+def cache_activations(bridge, checkpoint: Path, model_name: str, split: Split, cfg: CacheActsRun,
                       out: Path, device: torch.device) -> dict:
     n_seq = min(len(split.ids), max(1, cfg.max_tokens // split.seq_len))
     ids, labels = split.ids[:n_seq], split.labels[:n_seq]
     n_tokens = ids.numel()
-    hooks = [mlp_hook(layer) for layer in cfg.layers]
-    d = bridge.cfg.d_mlp
+    hooks = cfg.hooks
     provenance = {"model": model_name, "model_sha256": checkpoint_hash(checkpoint),
                   "label_names": split.label_names, "seq_len": split.seq_len}
-    writers = {h: ActivationWriter(store_path(out, h), n_tokens, d, cfg.chunk_rows,
-                                   cfg.chunks_per_shard, {**provenance, "hook": h})
-               for h in hooks}
+    writers: dict = {}  # opened at the first batch, which gives each hook's width
+    if not hooks:
+        return {"n_tokens": 0, "hooks": [], "tokens_per_s": 0.0}
     seq_len = split.seq_len
     pos = np.tile(np.arange(seq_len, dtype=np.int16), cfg.batch_size)
     t0 = time.perf_counter()
@@ -40,7 +40,11 @@ def cache_activations(bridge, checkpoint: Path, model_name: str, split: Split, c
             "label": labels[sl].reshape(-1).numpy(),
         }
         for h, a in acts.items():
-            writers[h].append(a.reshape(n, d).to(torch.float16).cpu().numpy(), **index)
+            if h not in writers:
+                writers[h] = ActivationWriter(store_path(out, h), n_tokens, a.shape[-1],
+                                              cfg.chunk_rows, cfg.chunks_per_shard,
+                                              {**provenance, "hook": h})
+            writers[h].append(a.reshape(n, -1).to(torch.float16).cpu().numpy(), **index)
         bar.update(n)
     for w in writers.values():
         w.close()

@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 from tqdm import tqdm
 
-from dictlearn.core.errors import InputError, damaged, restore_hint
+from dictlearn.core.errors import InputError, restore_hint
 from dictlearn.core.schema import Fraction, PositiveInt, Strict
-from dictlearn.sae.io import SPARSITY_FILE, WEIGHTS_FILE
+from dictlearn.sae.io import SPARSITY_FILE, WEIGHTS_FILE, read_tensor
 
 # the trainer records log10(density + 1e-10) over its last fifth of training: a feature that
 # never fired there scores -10, one that fired once in up to 1e9 tokens above -9
@@ -67,17 +66,8 @@ class Dictionary:
     @classmethod
     def load(cls, member: FamilyMember, folder: Path) -> Dictionary:
         """From the member's saved SAE (sae_weights.safetensors, sparsity.safetensors)."""
-        tensors = {}
-        for file, key in ((WEIGHTS_FILE, "W_dec"), (SPARSITY_FILE, "sparsity")):
-            path = folder / file
-            if not path.is_file():
-                raise InputError(f"{path}: SAE file not found; " + restore_hint(path))
-            try:
-                with safe_open(str(path), framework="pt") as f:
-                    tensors[key] = f.get_tensor(key)
-            except Exception as err:  # safetensors raises its own error type
-                raise damaged(path, err, "the SAE file") from None
-        w, log_density = tensors["W_dec"], tensors["sparsity"]
+        w = read_tensor(folder / WEIGHTS_FILE, "W_dec")
+        log_density = read_tensor(folder / SPARSITY_FILE, "sparsity")
         if w.shape[0] != member.d_sae or log_density.shape != (member.d_sae,):
             raise InputError(f"{folder}: {w.shape[0]} features, but family member "
                              f"{member.name} has d_sae {member.d_sae}; "

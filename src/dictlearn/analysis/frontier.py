@@ -1,7 +1,8 @@
 """The sparsity–fidelity frontier: every SAE of params `saes`, L0 against explained variance
-and against CE loss recovered, one line per model and architecture, and one per dictionary
-family (its members in size order, labelled with their sizes). Written as TSV tables for
-`dvc plots` (drawn with the .dvc/plots/frontier.json template) and as a PNG for the report."""
+and against CE loss recovered, one line per model, architecture and hook site (sites side by
+side, a marker each), and one per dictionary family (its members in size order, labelled
+with their sizes). Written as TSV tables for `dvc plots` (drawn with the
+.dvc/plots/frontier.json template) and as a PNG for the report."""
 
 from __future__ import annotations
 
@@ -21,12 +22,15 @@ FIDELITY = {"explained_variance": "explained variance", "ce_loss_recovered": "CE
 MEASURES = ["l0", "explained_variance", "ce_loss_recovered", "mse", "shrinkage", "dead_fraction"]
 # line: the architecture, or "family <name>" for a family's members; position: the point's
 # place along its line (by L0, or by size in a family)
-COLUMNS = ["model", "architecture", "sae", "knob", "family", "size", "line", "position",
-           *MEASURES]
+COLUMNS = ["model", "site", "layer", "architecture", "sae", "knob", "family", "size", "line",
+           "position", *MEASURES]
+MARKERS = {"mlp_post": "o", "mlp_out": "D", "resid_pre": "^", "resid_post": "v", "attn_z": "X"}
 
 
 class FrontierSAE(Strict):
     model: str
+    site: str  # where it reads (lm/sites.py), in block `layer`
+    layer: int
     architecture: str
     knob: str  # its sparsity setting, e.g. "k=16"
     family: str | None  # the dictionary family it belongs to (params `families`), if any
@@ -48,9 +52,11 @@ def collect(settings: FrontierSettings, eval_metrics: Path) -> list[dict]:
         if not path.is_file():
             raise InputError(f"{path}: metrics of SAE {name!r} not found; run eval_sae@{name}")
         m = json.loads(path.read_text(encoding="utf-8"))
-        rows.append({"model": run.model, "architecture": run.architecture, "sae": name,
+        line = f"{run.architecture} @ {run.site}.{run.layer}"
+        rows.append({"model": run.model, "site": run.site, "layer": run.layer,
+                     "architecture": run.architecture, "sae": name,
                      "knob": run.knob, "family": run.family or "", "size": run.size or "",
-                     "line": f"family {run.family}" if run.family else run.architecture,
+                     "line": f"family {run.family}" if run.family else line,
                      **{c: m[c] for c in MEASURES}})
     rows.sort(key=lambda r: (r["model"], r["line"], r["size"] or 0, r["l0"]))
     for i, r in enumerate(rows):
@@ -78,7 +84,8 @@ def draw(rows: list[dict], path: Path) -> None:
                 pts = [r for r in mine if r["line"] == line]
                 family = bool(pts[0]["family"])
                 ax.plot([r["l0"] for r in pts], [r[fidelity] for r in pts],
-                        "s--" if family else "o-", label=line)
+                        "s--" if family else MARKERS.get(pts[0]["site"], "o") + "-",
+                        label=line)
                 for r in pts:
                     ax.annotate(f"{r['size']:g}×" if family else r["knob"],
                                 (r["l0"], r[fidelity]), fontsize=7,

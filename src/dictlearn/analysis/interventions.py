@@ -14,16 +14,17 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from dictlearn.analysis.frequency import live_by_frequency
+from dictlearn.lm.hooks import flat_hook
 
 
 def feature_edit(sae, j: int, target: float) -> Callable:
     """A TransformerLens hook function setting feature j of `sae` to `target`."""
     d = sae.W_dec[j].detach().float()
 
-    def fn(act: torch.Tensor, hook=None) -> torch.Tensor:
+    def fn(act: torch.Tensor) -> torch.Tensor:
         a = sae.encode(act.float())[..., j:j + 1]
         return (act.float() + (target - a) * d).to(act.dtype)
-    return fn
+    return flat_hook(fn)
 
 
 @torch.no_grad()

@@ -18,16 +18,18 @@ def stage_settings(p: Params) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {"fetch_corpus.json": p.fetch_corpus.model_dump()}
     for domain in p.prepare:
         out[f"prepare/{domain}.json"] = p.prepare_settings(domain).model_dump()
+    runs = {name: p.sae_settings(name) for name in p.saes}
     for name, spec in p.models.items():
         out[f"train_lm/{name}.json"] = {"model": spec.model_dump(),
                                         "train": p.train_lm[spec.domain].model_dump()}
-        out[f"cache_acts/{name}.json"] = p.cache_acts.model_dump()
-    runs = {name: p.sae_settings(name) for name in p.saes}
+        out[f"cache_acts/{name}.json"] = {**p.cache_acts.model_dump(),
+                                          "hooks": sorted(p.model_hooks(name))}
     for name, run in runs.items():
         out[f"train_sae/{name}.json"] = run.model_dump()
         out[f"eval_sae/{name}.json"] = p.eval_sae.model_dump()
     out["frontier.json"] = {"saes": {
-        name: {"model": run.model, "architecture": run.sae.architecture,
+        name: {"model": run.model, "site": run.sae.site, "layer": run.sae.layer,
+               "architecture": run.sae.architecture,
                "knob": run.sae.knob_label(), "family": p.saes[name].family,
                "size": p.saes[name].size} for name, run in runs.items()}}
     out["families.json"] = {"families": {family: {**cfg.model_dump(), "members": [

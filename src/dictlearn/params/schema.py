@@ -20,6 +20,7 @@ from dictlearn.corpus.fetch import FetchCorpus
 from dictlearn.domains import DOMAINS, poses_quizzes, prepare_schema, writes_samples
 from dictlearn.domains.culture.config import CultureLoop
 from dictlearn.lm.config import ModelSpec, TrainLM
+from dictlearn.lm.sites import hook_name, site_width
 from dictlearn.report.config import Report
 from dictlearn.sae import settings as sae_settings
 from dictlearn.sae.settings import SAEEntry, SAERunSettings
@@ -81,9 +82,16 @@ class Params(Strict):
         if entry.size < 1:
             raise ValueError(f"saes.{name}.size: {entry.size:g} is below 1; a family member "
                              "has at least as many latents as the width it reads (size ≥ 1)")
-        # the MLP width of a GPT-2 (n_inner unset), which the SAEs read
-        d_in = 4 * self.train_lm[self.models[entry.model].domain].n_embd
+        site = (entry.model_extra or {}).get("site", self.sae.get("site", "mlp_post"))
+        d_in = site_width(site, self.train_lm[self.models[entry.model].domain].n_embd)
         return {"d_sae": round(entry.size * d_in)}
+
+    def model_hooks(self, model: str) -> dict[str, int]:
+        """{hook: width} of the hooks that some SAE of `model` reads (what cache_acts caches)."""
+        n_embd = self.train_lm[self.models[model].domain].n_embd
+        sites = {(run.sae.site, run.sae.layer) for run in map(self.sae_settings, self.saes)
+                 if run.model == model}
+        return {hook_name(s, layer): site_width(s, n_embd) for s, layer in sorted(sites)}
 
     def family_members(self, family: str) -> list[str]:
         """The `saes` entries of `family`, in the order listed (smallest first)."""
@@ -135,12 +143,6 @@ class Params(Strict):
                         f"null, but the {spec.domain} domain poses quizzes; give "
                         "prompt_loss_weight, grid_positions, eval_per_task" if not quizzes else
                         f"given, but the {spec.domain} domain poses no quizzes; set it to null"))
-            n_layer = self.train_lm[spec.domain].n_layer
-            for layer in self.cache_acts.layers:
-                if layer >= n_layer:
-                    raise ValueError(
-                        f"cache_acts.layers: layer {layer} does not exist in models.{name} "
-                        f"(train_lm.{spec.domain}.n_layer = {n_layer})")
         return self
 
     @model_validator(mode="after")
@@ -154,9 +156,14 @@ class Params(Strict):
                 raise ValueError(f"saes.{name}.domain: {run.domain!r}, but models."
                                  f"{run.model}.domain is {self.models[run.model].domain!r}")
             cfg = self.sae_settings(name).sae
-            if cfg.layer not in self.cache_acts.layers:
-                raise ValueError(f"saes.{name}: layer {cfg.layer} is not cached; expected one "
-                                 f"of cache_acts.layers = {self.cache_acts.layers}")
+            n_layer = self.train_lm[run.domain].n_layer
+            if cfg.layer >= n_layer:
+                key = (f"saes.{name}.layer" if "layer" in (run.model_extra or {})
+                       else f"sae.layer (read by saes.{name})")
+                raise ValueError(
+                    f"{key}: {cfg.layer}, but models.{run.model} has blocks 0.."
+                    f"{n_layer - 1} (train_lm.{run.domain}.n_layer = {n_layer}); no hook "
+                    f"{hook_name(cfg.site, cfg.layer)} to read")
         return self
 
     @model_validator(mode="after")
@@ -215,6 +222,11 @@ class Params(Strict):
         domains = {self.saes[n].domain for n in names}
         if len(domains) > 1:
             raise ValueError(f"universality.saes: all on one domain expected, got {sorted(domains)}")
+        hooks = {n: hook_name(self.sae_settings(n).sae.site, self.sae_settings(n).sae.layer)
+                 for n in names}
+        if len(set(hooks.values())) > 1:
+            raise ValueError(f"universality.saes: all at one hook expected (the same site and "
+                             f"layer of models trained alike), got {hooks}")
         return self
 
 

@@ -3,7 +3,7 @@ DIR` (or `make smoke-gpu`).
 
 Every count shrinks to a few (training steps and tokens, quizzes, samples, evaluation
 sequences, toy sweep points); every shape stays (layers, widths, heads, contexts, vocabularies,
-batch sizes, d_sae, the cached layers, every model and SAE entry). DIR becomes a git repository
+batch sizes, d_sae, the hook sites, every model and SAE entry). DIR becomes a git repository
 holding this tree with that params.yaml, and `dvc repro` runs there, so a shape, memory or
 config error of profiles/<name>.yaml shows on a CPU in minutes, not after hours on a GPU."""
 

@@ -88,11 +88,10 @@ def _sae_site(m: ModelInputs, sae: SAEInputs, vocab: Vocab, out: Path, n_feature
     for the index."""
     train, evals = _json(sae.train_metrics), _json(sae.eval_metrics)
     cfg, W_dec = _sae_meta(sae.weights)
-    layer = int(cfg["metadata"]["hook_name"].split(".")[1])
     stats = FeatureStats.load(sae.features)
     interventions = _json(sae.features.parent / "interventions.json")
     domain = get_domain(m.domain)
-    effects = output_effects(m.checkpoint, layer, W_dec)
+    effects = output_effects(m.checkpoint, cfg["metadata"]["hook_name"], W_dec)
     pages = sorted(stats.live()[:n_features].tolist())
     with_page = set(pages)
     folder = out / "saes" / sae.name
@@ -117,21 +116,27 @@ def _sae_site(m: ModelInputs, sae: SAEInputs, vocab: Vocab, out: Path, n_feature
 
 
 def _neurons_vs_features(m: ModelInputs, per_sae: list[tuple[str, FeatureStats]]) -> str:
-    """Label purity of the model's MLP neurons beside each SAE's features."""
+    """Label purity of the units an SAE reads (the MLP's neurons; at another site, the
+    dimensions of that hook) beside the features of each SAE reading them."""
     if not per_sae:
         return ""
-    first = per_sae[0][1]
-    names = first.label_names
-    n_label, n_pur = first.neuron_purity()
-    live_n = first["neuron_frequency"] > 0
+    names = per_sae[0][1].label_names
 
     def counts(label, purity, live) -> list[str]:
         sel = live & (purity >= MONOSEMANTIC)
         return [str(int((label[sel] == i).sum())) for i in range(len(names))]
 
-    rows = [["MLP neurons", str(int(live_n.sum())), *counts(n_label, n_pur, live_n)]]
-    charts = [purity_chart(n_pur[live_n], f"{m.name}: MLP neurons, label purity", len(names))]
-    for sae_name, stats in per_sae:
+    rows, charts = [], []
+    by_hook = sorted(per_sae, key=lambda p: [s.hook for _, s in per_sae].index(p[1].hook))
+    for i, (sae_name, stats) in enumerate(by_hook):
+        if i == 0 or stats.hook != by_hook[i - 1][1].hook:
+            units = ("MLP neurons" if stats.hook.endswith("mlp.hook_post")
+                     else f"{stats.hook} dimensions")
+            n_label, n_pur = stats.neuron_purity()
+            live_n = stats["neuron_frequency"] > 0
+            rows.append([escape(units), str(int(live_n.sum())), *counts(n_label, n_pur, live_n)])
+            charts.append(purity_chart(n_pur[live_n], f"{m.name}: {units}, label purity",
+                                       len(names)))
         label, purity = stats.purity()
         live = stats["frequency"] > 0
         rows.append([f"SAE {escape(sae_name)}", str(int(live.sum())),

@@ -34,6 +34,7 @@ class FeatureStats:
     tensors: dict[str, torch.Tensor]
     label_names: list[str]
     context_left: int
+    hook: str = "blocks.0.mlp.hook_post"  # where the SAE reads (and its "neurons" are)
 
     @classmethod
     def load(cls, path: Path) -> FeatureStats:
@@ -46,7 +47,8 @@ class FeatureStats:
         except Exception as err:  # safetensors raises its own error type
             raise damaged(path, err, "the feature statistics file") from None
         meta = json.loads(meta["features"])
-        return cls(tensors, meta["label_names"], int(meta["context_left"]))
+        return cls(tensors, meta["label_names"], int(meta["context_left"]),
+                   meta.get("hook", cls.hook))
 
     def __getitem__(self, key: str) -> torch.Tensor:
         return self.tensors[key]

@@ -32,17 +32,29 @@ def induction_scores(bridge, n_seq: int = 16, half: int = 48, seed: int = 0) -> 
     return torch.stack(scores).cpu()
 
 
-def output_effects(checkpoint: Path, layer: int, W_dec: torch.Tensor, k: int = 8
+# the weight that writes a site's activations into the residual stream: GPT-2's Conv1D
+# c_proj ([in, d_model]) of the MLP, or of attention for the heads' concatenated values
+# (TransformerLens flattens hook_z head-major, as HF merges heads); none where the site is the
+# residual stream already (resid_pre, resid_post, mlp_out)
+_WRITES = {".mlp.hook_post": "mlp.c_proj.weight", ".attn.hook_z": "attn.c_proj.weight"}
+
+
+def output_effects(checkpoint: Path, hook: str, W_dec: torch.Tensor, k: int = 8
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Each feature's direct logit effect W_dec · W_out · diag(γ_final) · W_Uᵀ (the path
     through the residual stream straight to the unembedding, the final LayerNorm's gain
-    included, its normalisation not): the top-k promoted and suppressed token ids and their
+    included, its normalisation not; W_out is what writes the SAE's hook into the residual
+    stream, none at a residual site): the top-k promoted and suppressed token ids and their
     effects, each [d_sae, k]."""
+    layer = int(hook.split(".")[1])
+    writes = next((w for end, w in _WRITES.items() if hook.endswith(end)), None)
     with safe_open(str(Path(checkpoint) / WEIGHTS), framework="pt") as f:
-        W_out = f.get_tensor(f"transformer.h.{layer}.mlp.c_proj.weight")  # [d_mlp, d_model]
+        direction = W_dec.float()  # [d_sae, d_in]
+        if writes is not None:
+            direction = direction @ f.get_tensor(f"transformer.h.{layer}.{writes}").float()
         gain = f.get_tensor("transformer.ln_f.weight")
         W_U = f.get_tensor("transformer.wte.weight")  # tied unembedding [vocab, d_model]
-    effect = (W_dec.float() @ W_out.float() * gain) @ W_U.float().T  # [d_sae, vocab]
+    effect = (direction * gain) @ W_U.float().T  # [d_sae, vocab]
     k = min(k, effect.shape[1])
     up, down = effect.topk(k, dim=1), effect.topk(k, dim=1, largest=False)
     return up.indices, up.values, down.indices, down.values

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from dictlearn.core.schema import NonNegativeInt, PositiveInt, Strict
+from dictlearn.lm.sites import Site
 
 
 class SAEConfig(Strict):
@@ -24,7 +25,8 @@ class SAEConfig(Strict):
     Read from params `sae` with the `saes.<name>` entry's overrides."""
 
     architecture: str
-    layer: NonNegativeInt  # the SAE reads blocks.<layer>.mlp.hook_post
+    site: Site  # where in block `layer` the SAE reads (lm/sites.py)
+    layer: NonNegativeInt
     d_sae: PositiveInt
 
     def knob_label(self) -> str:

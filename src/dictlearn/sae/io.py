@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from dictlearn.core.errors import InputError, damaged, restore_hint
@@ -33,7 +34,9 @@ def save_sae(sae: SparseAutoencoder, out: Path, log_density: torch.Tensor,
         "dtype": "float32",
         "device": "cpu",
         "normalize_activations": "none",
-        "reshape_activations": "none",
+        # attn.hook_z arrives [batch, pos, head, d_head]: SAELens flattens it as we do
+        "reshape_activations": "hook_z" if str(metadata.get("hook_name")).endswith(".hook_z")
+        else "none",
         **sae.saelens_cfg(),
         "metadata": {"sae_lens_version": SAELENS_FORMAT_VERSION,
                      "dictlearn_architecture": sae.architecture,
@@ -79,5 +82,19 @@ def load_sae(path: Path, device: torch.device | str = "cpu") -> SparseAutoencode
     return sae.to(device).eval()
 
 
+def read_tensor(path: Path, key: str, what: str = "the SAE file") -> torch.Tensor:
+    """Tensor `key` of safetensors file `path` alone (the rest is not read); a missing or
+    damaged file is an InputError naming it and the command that restores it."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: SAE file not found; " + restore_hint(path))
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return f.get_tensor(key)
+    except Exception as err:  # safetensors raises its own error type for a corrupt header
+        raise damaged(path, err, what) from None
+
+
 def load_log_density(path: Path) -> torch.Tensor:
-    return load_file(str(Path(path) / SPARSITY_FILE))["sparsity"]
+    """The log10 feature density the SAE was saved with ([d_sae])."""
+    return read_tensor(Path(path) / SPARSITY_FILE, "sparsity", "the SAE's sparsity file")
