@@ -13,6 +13,7 @@ from dictlearn.core.outputs import write_text
 from dictlearn.core.runtime import stage_main
 from dictlearn.lm.config import check_compilers
 from dictlearn.params import load_params
+from dictlearn.params.disk import acts_plan, check_disk, describe, gb
 from dictlearn.params.resolve import stage_settings
 
 
@@ -25,6 +26,8 @@ def main() -> None:
     params = load_params(args.params)
     check_compilers(params.train_lm)
     settings = stage_settings(params)  # raises before anything is written
+    plan = acts_plan(params)
+    need = check_disk(plan, Path.cwd())  # so does a disk too small for the activation stores
     changed = []
     for rel, values in settings.items():
         path = args.out / rel
@@ -38,6 +41,8 @@ def main() -> None:
         stale.unlink()  # a stage removed from params.yaml
     print(f"params valid; new settings for {len(changed)} of {len(settings)} stages"
           + (": " + ", ".join(changed) if changed else ""))
+    print("activation stores (at most):\n  " + "\n  ".join(describe(plan))
+          + f"\n  still to write, with DVC's cache copy: {gb(need)}")
 
 
 if __name__ == "__main__":

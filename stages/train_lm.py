@@ -1,4 +1,5 @@
-"""Stage train_lm@{model}: a GPT-2 trained on the domain's dataset, saved with save_pretrained."""
+"""Stage train_lm@{model}: a GPT-2 trained on the domain's dataset, saved with save_pretrained.
+With `processes` > 1 it runs again under torchrun, data-parallel; rank 0 writes everything."""
 
 import argparse
 from pathlib import Path
@@ -13,7 +14,8 @@ from dictlearn.lm.checkpoint import build_gpt2, load_tokenizer
 from dictlearn.lm.config import TrainLMSettings
 from dictlearn.lm.train import train_lm
 from dictlearn.core.outputs import atomic_path, write_json, write_text
-from dictlearn.core.runtime import pick_device, seed_everything, stage_main
+from dictlearn.core.runtime import (data_parallel, pick_device, relaunch_under_torchrun,
+                                    seed_everything, stage_main)
 
 
 @stage_main
@@ -27,17 +29,27 @@ def main() -> None:
     args = ap.parse_args()
     settings = load_settings(args.settings, TrainLMSettings)
     spec, cfg = settings.model, settings.train
+    relaunch_under_torchrun(cfg.processes)
+    with data_parallel(pick_device(cfg.device)) as (rank, _, device):
+        run(args, spec, cfg, device, write=rank == 0)  # rank 0 evaluates and writes
+
+
+def run(args, spec, cfg, device, write: bool) -> None:
     tokenizer = load_tokenizer(args.prepared)
     train = load_split(args.prepared, "train")
     val = load_split(args.prepared, "validation")
-    device = pick_device(cfg.device)
     seed_everything(spec.seed)
     domain = get_domain(spec.domain)
     model = build_gpt2(cfg, len(tokenizer), train.seq_len, tokenizer.eos_token_id)
     domain.init_model(model, cfg, spec.seed)
+    if not write:  # another rank: its share of each batch
+        train_lm(model, train.ids, val.ids, val.labels, train.label_names, cfg, device,
+                 spec.seed, None, domain.loss_weights(cfg, train.seq_len))
+        return
     curves = domain.learning_curves(args.prepared, cfg, device)
     print(f"{args.model}: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
-          f"{len(train.ids)} training sequences of {train.seq_len} tokens, device {device}")
+          f"{len(train.ids)} training sequences of {train.seq_len} tokens, device {device}"
+          + (f", {cfg.processes} processes" if cfg.processes > 1 else ""))
 
     with atomic_path(args.out) as tmp_model, atomic_path(args.metrics) as tmp_metrics:
         live = Live(str(tmp_metrics), report=None, save_dvc_exp=False, dvcyaml=None)

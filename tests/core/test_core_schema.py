@@ -93,6 +93,11 @@ def test_pick_device_and_seed():
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match="'cuda' was requested"):
             pick_device("cuda")
+    with pytest.raises(InputError, match=r"'cuda:7' was requested but \d+ CUDA device"):
+        pick_device("cuda:7")  # no machine here has eight GPUs
+    if not torch.backends.mps.is_available():
+        with pytest.raises(InputError, match="'mps' was requested"):
+            pick_device("mps")
     a = torch.randn(3, generator=seed_everything(5))
     assert torch.equal(a, torch.randn(3, generator=seed_everything(5)))
 

@@ -265,3 +265,15 @@ def test_a_bad_family_is_refused_naming_the_key(edit, message):
     with pytest.raises(ParamsError, match=message):
         parse_params(with_family(edit))
 
+
+@pytest.mark.parametrize("value,ok", [("auto", True), ("cpu", True), ("cuda", True),
+                                      ("cuda:3", True), ("mps", True), ("gpu", False),
+                                      ("cuda:", False), ("cuda:x", False)])
+def test_device_is_auto_cpu_cuda_one_gpu_or_mps(value, ok):
+    r = raw()
+    r["sae"]["device"] = value
+    if ok:
+        parse_params(r)
+    else:
+        with pytest.raises(ParamsError, match=r"sae\.device"):
+            parse_params(r)

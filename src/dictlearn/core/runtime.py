@@ -2,22 +2,40 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import random
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
 from dictlearn.core.errors import InputError, ParamsError
 
-__all__ = ["InputError", "ParamsError", "pick_device", "seed_everything", "stage_main"]
+if TYPE_CHECKING:  # torch is imported where it is used: stages that never touch it start faster
+    import torch
+
+__all__ = ["InputError", "ParamsError", "pick_device", "seed_everything", "stage_main",
+           "data_parallel"]
 
 
 def pick_device(setting: str = "auto") -> torch.device:
-    if setting == "cuda" and not torch.cuda.is_available():
-        raise InputError("device: 'cuda' was requested but no CUDA device is visible")
+    """`device` of a settings section: auto (the GPU if there is one, else the CPU), cpu, cuda,
+    cuda:N (GPU N of those visible: with CUDA_VISIBLE_DEVICES, each `dvc queue` worker its
+    own) or mps (Apple silicon)."""
+    import torch
+
+    if setting.startswith("cuda"):
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(setting.partition(":")[2] or 0)
+        if index >= n:
+            raise InputError(f"device: {setting!r} was requested but {n} CUDA device(s) are "
+                             "visible" + (f" (CUDA_VISIBLE_DEVICES="
+                                          f"{os.environ['CUDA_VISIBLE_DEVICES']!r})"
+                                          if "CUDA_VISIBLE_DEVICES" in os.environ else ""))
+    if setting == "mps" and not torch.backends.mps.is_available():
+        raise InputError("device: 'mps' was requested but this machine has no Apple GPU")
     if setting == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(setting)
@@ -44,6 +62,9 @@ def use_bf16(precision: str, device: torch.device) -> bool:
 
 
 def seed_everything(seed: int) -> torch.Generator:
+    import numpy as np
+    import torch
+
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -62,3 +83,37 @@ def stage_main(fn: Callable[..., None]) -> Callable[..., None]:
             sys.exit(2)
 
     return wrapper
+
+
+def under_torchrun() -> bool:
+    return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
+def relaunch_under_torchrun(processes: int) -> None:
+    """Run this very command again as `torchrun --standalone --nproc_per_node processes`
+    (it does not return), unless there is one process or torchrun already started us."""
+    if processes > 1 and not under_torchrun():
+        sys.stdout.flush()
+        os.execv(sys.executable, [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                  f"--nproc_per_node={processes}", *sys.argv])
+
+
+@contextlib.contextmanager
+def data_parallel(device: torch.device) -> Iterator[tuple[int, int, torch.device]]:
+    """(rank, world size, this process's device): under torchrun, the process group (gloo on
+    CPU, NCCL on CUDA, where rank r takes GPU `LOCAL_RANK`), torn down on exit; else (0, 1,
+    device)."""
+    if not under_torchrun():
+        yield 0, 1, device
+        return
+    import torch
+    import torch.distributed as dist
+
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        yield dist.get_rank(), dist.get_world_size(), device
+    finally:
+        dist.destroy_process_group()

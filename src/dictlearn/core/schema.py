@@ -23,7 +23,8 @@ NonNegativeInt = Annotated[int, Field(ge=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
 Fraction = Annotated[float, Field(gt=0, lt=1)]
-Device = Literal["auto", "cpu", "cuda"]
+# auto: the GPU if there is one; cuda:N one GPU of several (a `dvc queue` worker each); mps: Apple
+Device = Annotated[str, Field(pattern=r"^(auto|cpu|cuda|cuda:\d+|mps)$")]
 
 
 class Strict(BaseModel):

@@ -63,6 +63,10 @@ class TrainLM(Strict):
     # Costs 10-40 s of compiling at the first step (cached after), so tiny runs leave it off;
     # on CPU it needs a C++ compiler (CXX, g++, c++ or clang++ on PATH)
     compile: bool
+    # data-parallel processes (torch DDP under torchrun, one per GPU or CPU group; gloo on CPU):
+    # each takes batch_size / processes of every step's batch, the gradients are averaged, so
+    # the run follows the one-process run to float tolerance; 1: a plain process
+    processes: PositiveInt
     # what the LM writes after training, for domains that write samples (text, strokes);
     # null for the others (culture measures quizzes instead)
     samples: Samples | None
@@ -73,6 +77,9 @@ class TrainLM(Strict):
     def _heads_divide_width(self) -> TrainLM:
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        if self.batch_size % self.processes:
+            raise ValueError(f"processes: {self.processes} does not divide batch_size "
+                             f"({self.batch_size}); each process takes an equal share of a batch")
         return self
 
 

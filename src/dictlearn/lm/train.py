@@ -103,7 +103,13 @@ def train_lm(model: torch.nn.Module, train_ids: torch.Tensor, val_ids: torch.Ten
     """Train `model` in place on random sequences of `train_ids` [n_seq, seq_len]; the loss
     weighs target j by loss_weights[j] (None: all alike). Curves (dvclive, `live`) are logged
     against training tokens: loss, lr, validation loss and what `curves(model)` measures,
-    every eval_every steps."""
+    every eval_every steps.
+
+    Under torch.distributed (one of `world` processes, `live` on rank 0 only), every process
+    draws the same batch and trains on its 1/world share of it through DDP, which averages
+    the gradients: the step is the one-process step, to float tolerance. Rank 0 evaluates
+    and returns the metrics; the others return {}."""
+    rank, world = _rank_world()
     model.to(device)
     gen = torch.Generator().manual_seed(seed)
     opt = make_optimizer(model, cfg)
@@ -119,14 +125,18 @@ def train_lm(model: torch.nn.Module, train_ids: torch.Tensor, val_ids: torch.Ten
         model.set_attn_implementation("eager")
     if loss_weights is not None:
         loss_weights = loss_weights.to(device)
+    share = cfg.batch_size // world
+    wrapped = model if world == 1 else torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[device] if device.type == "cuda" else None)
     # evaluation calls `model` itself, uncompiled
-    with compiled(model, cfg.compile) as step_model:
+    with compiled(wrapped, cfg.compile) as step_model:
         t0 = time.perf_counter()
         bar = tqdm(total=cfg.steps * tokens_per_step, unit="tok", unit_scale=True,
-                   desc="train_lm")
+                   desc="train_lm", disable=rank != 0)
         for step in range(cfg.steps):
             model.train()
             idx = torch.randint(len(train_ids), (cfg.batch_size,), generator=gen)
+            idx = idx[rank * share:(rank + 1) * share]
             x = train_ids[idx].to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 loss = (step_model(input_ids=x, labels=x).loss if loss_weights is None else
@@ -139,6 +149,7 @@ def train_lm(model: torch.nn.Module, train_ids: torch.Tensor, val_ids: torch.Ten
             bar.update(tokens_per_step)
             tokens = (step + 1) * tokens_per_step
             if step % 10 == 0 or step == cfg.steps - 1:
+                loss = _mean_over_processes(loss.detach(), world)
                 bar.set_postfix(loss=f"{loss.item():.3f}")
                 if live is not None:
                     live.step = tokens
@@ -152,6 +163,8 @@ def train_lm(model: torch.nn.Module, train_ids: torch.Tensor, val_ids: torch.Ten
                 log_curves(live, curves, model)
         bar.close()
         elapsed = time.perf_counter() - t0
+    if rank != 0:
+        return {}
     final = validation_metrics(model, val_ids, val_labels, label_names, cfg.batch_size, device)
     if live is not None:
         live.step = cfg.steps * tokens_per_step
@@ -162,3 +175,21 @@ def train_lm(model: torch.nn.Module, train_ids: torch.Tensor, val_ids: torch.Ten
     final.update(train_tokens=cfg.steps * tokens_per_step, timing={
         "train_tokens_per_s": cfg.steps * tokens_per_step / elapsed, "train_seconds": elapsed})
     return final
+
+
+def _rank_world() -> tuple[int, int]:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _mean_over_processes(x: torch.Tensor, world: int) -> torch.Tensor:
+    """The batch's loss from the processes' shares (a collective: every rank calls it)."""
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.all_reduce(x, op=dist.ReduceOp.SUM)  # gloo has no AVG
+        x = x / world
+    return x
