@@ -1,5 +1,6 @@
 """Stage train_sae@{name}: SAE `name` of params `saes` on its model's cached activations, saved
-in SAELens layout."""
+in SAELens layout. With `processes` > 1 it runs again under torchrun, data-parallel; rank 0
+writes everything."""
 
 import argparse
 from pathlib import Path
@@ -9,7 +10,8 @@ from dvclive import Live
 from dictlearn.core.schema import load_settings
 from dictlearn.lm.sites import hook_name
 from dictlearn.core.outputs import atomic_path, write_json
-from dictlearn.core.runtime import pick_device, seed_everything, stage_main
+from dictlearn.core.runtime import (data_parallel, pick_device, relaunch_under_torchrun,
+                                    seed_everything, stage_main)
 from dictlearn.sae import sae_from_config, save_sae
 from dictlearn.sae.settings import SAERunSettings
 from dictlearn.sae.trainer import train_sae
@@ -29,9 +31,18 @@ def main() -> None:
     arch, cfg, model = settings.sae, settings.trainer, settings.model
     hook = hook_name(arch.site, arch.layer)
     store = ActivationStore(store_path(args.acts, hook))
-    device = pick_device(cfg.device)
-    seed_everything(cfg.seed)
-    sae = sae_from_config(arch, store.d)
+    relaunch_under_torchrun(cfg.processes)
+    with data_parallel(pick_device(cfg.device)) as (rank, _, device):
+        seed_everything(cfg.seed)
+        sae = sae_from_config(arch, store.d)
+        if rank != 0:  # its share of each batch; rank 0 writes
+            train_sae(sae, store, cfg, device)
+            return
+        write(args, settings, hook, store, sae, device)
+
+
+def write(args, settings, hook, store, sae, device) -> None:
+    cfg, model = settings.trainer, settings.model
     with atomic_path(args.out) as tmp_sae, atomic_path(args.metrics) as tmp_metrics:
         live = Live(str(tmp_metrics), report=None, save_dvc_exp=False, dvcyaml=None)
         result = train_sae(sae, store, cfg, device, live)

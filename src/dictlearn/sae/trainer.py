@@ -13,7 +13,7 @@ import time
 from typing import Annotated
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 from tqdm import tqdm
 
 from dictlearn.core.schema import Device, NonNegativeInt, PositiveFloat, PositiveInt, Strict
@@ -40,6 +40,16 @@ class TrainerConfig(Strict):
     autocast: bool
     seed: int
     device: Device
+    # data-parallel processes (torch DDP under torchrun): each takes batch_size / processes of
+    # every batch; gradients and firing counts are summed over them (README, scale-out)
+    processes: PositiveInt
+
+    @model_validator(mode="after")
+    def _processes_divide_batch(self) -> TrainerConfig:
+        if self.batch_size % self.processes:
+            raise ValueError(f"processes: {self.processes} does not divide batch_size "
+                             f"({self.batch_size}); each process takes an equal share of a batch")
+        return self
 
 
 def lr_multiplier(step: int, n_steps: int, warmup: int, decay_fraction: float) -> float:
@@ -88,13 +98,48 @@ def input_scale(store: ActivationStore, seed: int, n: int = 65536) -> tuple[floa
     return scale, sample * scale
 
 
+class _TrainingLoss(torch.nn.Module):
+    """The SAE's training loss as a module's forward, so that DistributedDataParallel, which
+    hooks forward, averages the gradients it produces."""
+
+    def __init__(self, sae: SparseAutoencoder):
+        super().__init__()
+        self.sae = sae
+
+    def forward(self, x: torch.Tensor, coeff: float, dead: torch.Tensor):
+        return self.sae.training_loss(x, coeff, dead)
+
+
+def rank_world() -> tuple[int, int]:
+    """(rank, number of processes) under torch.distributed, else (0, 1)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def summed(x: torch.Tensor) -> torch.Tensor:
+    """x summed over the processes (a collective: every rank calls it); x itself alone."""
+    if rank_world()[1] > 1:
+        import torch.distributed as dist
+
+        dist.all_reduce(x, op=dist.ReduceOp.SUM)
+    return x
+
+
 class SAETrainer:
     """One optimiser step at a time on scaled batches, with the dead-feature statistics:
-    `train_sae` drives it over a store, bench/sae_train.py over synthetic batches."""
+    `train_sae` drives it over a store, bench/sae_train.py over synthetic batches. Under
+    torch.distributed each process steps on its share of the batch through DDP; the firing
+    counts (dead features, density) are summed over the processes, so every process holds the
+    same SAE and the same statistics."""
 
     def __init__(self, sae: SparseAutoencoder, cfg: TrainerConfig, n_steps: int,
                  device: torch.device):
         self.sae, self.cfg, self.step_no = sae, cfg, 0
+        self.ddp = None if rank_world()[1] == 1 else torch.nn.parallel.DistributedDataParallel(
+            _TrainingLoss(sae), device_ids=[device] if device.type == "cuda" else None)
         self.device_type = device.type
         self.autocast = cfg.autocast and device.type == "cuda"  # bf16 matmuls, f32 weights
         # fused: one pass over each parameter (CPU and CUDA kernels since torch 2.4)
@@ -117,8 +162,9 @@ class SAETrainer:
         step, sae = self.step_no, self.sae
         coeff = self.sparsity * min(1.0, (step + 1) / self.sparsity_warmup)
         with torch.autocast(self.device_type, torch.bfloat16, enabled=self.autocast):
-            loss, f, parts = sae.training_loss(x, coeff, self.dead())
-        counts = firing_counts(f)
+            loss, f, parts = (sae.training_loss(x, coeff, self.dead()) if self.ddp is None
+                              else self.ddp(x, coeff, self.dead()))
+        counts = summed(firing_counts(f))
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(sae.parameters(), self.cfg.grad_clip)
@@ -134,6 +180,8 @@ class SAETrainer:
 
 def train_sae(sae: SparseAutoencoder, store: ActivationStore, cfg: TrainerConfig,
               device: torch.device, live=None, log_every: int = 20) -> dict:
+    rank, world = rank_world()
+    share = cfg.batch_size // world
     gen = torch.Generator().manual_seed(cfg.seed)
     scale, sample = input_scale(store, cfg.seed)
     sae.init_weights(gen)
@@ -144,10 +192,12 @@ def train_sae(sae: SparseAutoencoder, store: ActivationStore, cfg: TrainerConfig
     trainer = SAETrainer(sae, cfg, n_steps, device)
     last_resample, n_resampled = -1, 0
     t0 = time.perf_counter()
-    bar = tqdm(total=n_steps * cfg.batch_size, unit="tok", unit_scale=True, desc="train_sae")
+    bar = tqdm(total=n_steps * cfg.batch_size, unit="tok", unit_scale=True, desc="train_sae",
+               disable=rank != 0)
     batches = store.batches(cfg.batch_size, n_steps, cfg.buffer_chunks, seed=cfg.seed)
     for step, x in enumerate(batches):
-        x = x.to(device, non_blocking=True) * scale
+        # every process reads the same batch and trains on its share
+        x = x[rank * share:(rank + 1) * share].to(device, non_blocking=True) * scale
         parts, counts = trainer.step(x)
         if (sae.resample_dead and (step + 1) % cfg.resample_every == 0
                 and step + 1 < cfg.resample_until * n_steps):
@@ -160,10 +210,12 @@ def train_sae(sae: SparseAutoencoder, store: ActivationStore, cfg: TrainerConfig
         bar.update(cfg.batch_size)
         if step % log_every == 0 or step == n_steps - 1:
             with torch.no_grad():
-                l0 = counts.sum().item() / len(x)
+                l0 = counts.sum().item() / cfg.batch_size
                 silent = step - trainer.last_fired
                 dead_frac = (silent >= cfg.resample_every).float().mean().item()
-                ev = 1 - parts["mse"].item() / (x - x.mean(0)).pow(2).sum(-1).mean().item()
+                parts = {k: summed(v.detach().clone()) / world for k, v in parts.items()}
+                var = summed((x - x.mean(0)).pow(2).sum(-1).mean()) / world
+                ev = 1 - parts["mse"].item() / var.item()
             bar.set_postfix(mse=f"{parts['mse'].item():.2f}", l0=f"{l0:.1f}", ev=f"{ev:.3f}")
             if live is not None:
                 live.step = step
