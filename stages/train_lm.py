@@ -12,6 +12,7 @@ from dictlearn.domains.prepared import load_split
 from dictlearn.domains import get_domain
 from dictlearn.lm.checkpoint import build_gpt2, load_tokenizer
 from dictlearn.lm.config import TrainLMSettings
+from dictlearn.lm.resume import Checkpoints, run_key
 from dictlearn.lm.train import train_lm
 from dictlearn.core.outputs import atomic_path, write_json, write_text
 from dictlearn.core.runtime import (data_parallel, pick_device, relaunch_under_torchrun,
@@ -26,6 +27,8 @@ def main() -> None:
     ap.add_argument("--prepared", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--metrics", type=Path, required=True, help="folder for metrics, curves, samples")
+    ap.add_argument("--resume", type=Path, default=None,
+                    help="folder for checkpoints (persist): a killed run continues from there")
     args = ap.parse_args()
     settings = load_settings(args.settings, TrainLMSettings)
     spec, cfg = settings.model, settings.train
@@ -42,20 +45,31 @@ def run(args, spec, cfg, device, write: bool) -> None:
     domain = get_domain(spec.domain)
     model = build_gpt2(cfg, len(tokenizer), train.seq_len, tokenizer.eos_token_id)
     domain.init_model(model, cfg, spec.seed)
+    checkpoints = state = None
+    if args.resume is not None:
+        key = run_key(args.settings, args.prepared / "stats.json", args.prepared / "tokenizer.json")
+        checkpoints = Checkpoints(args.resume, key, cfg.checkpoint_every)
+        state = checkpoints.load()
     if not write:  # another rank: its share of each batch
         train_lm(model, train.ids, val.ids, val.labels, train.label_names, cfg, device,
-                 spec.seed, None, domain.loss_weights(cfg, train.seq_len))
+                 spec.seed, None, domain.loss_weights(cfg, train.seq_len), None, checkpoints,
+                 state)
         return
     curves = domain.learning_curves(args.prepared, cfg, device)
     print(f"{args.model}: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
           f"{len(train.ids)} training sequences of {train.seq_len} tokens, device {device}"
           + (f", {cfg.processes} processes" if cfg.processes > 1 else ""))
 
+    if state is not None:
+        print(f"resuming from the checkpoint after step {state['meta']['steps_done']}")
     with atomic_path(args.out) as tmp_model, atomic_path(args.metrics) as tmp_metrics:
-        live = Live(str(tmp_metrics), report=None, save_dvc_exp=False, dvcyaml=None)
+        if checkpoints is not None:
+            checkpoints.restore_live(state, tmp_metrics)
+        live = Live(str(tmp_metrics), report=None, save_dvc_exp=False, dvcyaml=None,
+                    resume=state is not None)
         metrics = train_lm(model, train.ids, val.ids, val.labels, train.label_names, cfg,
                            device, spec.seed, live, domain.loss_weights(cfg, train.seq_len),
-                           curves)
+                           curves, checkpoints, state)
         domain_metrics, samples = domain.evaluate_lm(model, tokenizer, args.prepared, cfg,
                                                      device)
         live.end()
@@ -65,6 +79,8 @@ def run(args, spec, cfg, device, write: bool) -> None:
         write_text(tmp_metrics / "samples.md", samples)
         model.to(torch.device("cpu")).save_pretrained(str(tmp_model), safe_serialization=True)
         tokenizer.save_pretrained(str(tmp_model))
+    if checkpoints is not None:
+        checkpoints.clear()  # finished: nothing to resume
     print({k: round(v, 4) for k, v in metrics.items()})
 
 

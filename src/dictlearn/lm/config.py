@@ -67,6 +67,9 @@ class TrainLM(Strict):
     # each takes batch_size / processes of every step's batch, the gradients are averaged, so
     # the run follows the one-process run to float tolerance; 1: a plain process
     processes: PositiveInt
+    # every this many steps the training state goes to data/resume/<model>, so that a killed
+    # run continues from there when re-run (lm/resume.py); 0: never
+    checkpoint_every: NonNegativeInt
     # what the LM writes after training, for domains that write samples (text, strokes);
     # null for the others (culture measures quizzes instead)
     samples: Samples | None

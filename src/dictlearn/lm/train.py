@@ -6,6 +6,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -13,6 +14,7 @@ from tqdm import tqdm
 
 from dictlearn.core.runtime import use_bf16
 from dictlearn.lm.config import TrainLM
+from dictlearn.lm.resume import Checkpoints
 
 
 def warmup_cosine(step: int, warmup: int, total: int, min_ratio: float) -> float:
@@ -98,7 +100,8 @@ def train_lm(model: torch.nn.Module, train_ids: torch.Tensor, val_ids: torch.Ten
              val_labels: torch.Tensor, label_names: list[str], cfg: TrainLM,
              device: torch.device, seed: int, live=None,
              loss_weights: torch.Tensor | None = None,
-             curves: Callable[[torch.nn.Module], dict[str, float]] | None = None
+             curves: Callable[[torch.nn.Module], dict[str, float]] | None = None,
+             checkpoints: Checkpoints | None = None, state: dict | None = None
              ) -> dict[str, float]:
     """Train `model` in place on random sequences of `train_ids` [n_seq, seq_len]; the loss
     weighs target j by loss_weights[j] (None: all alike). Curves (dvclive, `live`) are logged
@@ -108,13 +111,17 @@ def train_lm(model: torch.nn.Module, train_ids: torch.Tensor, val_ids: torch.Ten
     Under torch.distributed (one of `world` processes, `live` on rank 0 only), every process
     draws the same batch and trains on its 1/world share of it through DDP, which averages
     the gradients: the step is the one-process step, to float tolerance. Rank 0 evaluates
-    and returns the metrics; the others return {}."""
+    and returns the metrics; the others return {}.
+
+    `checkpoints` (lm/resume.py): rank 0 saves the training state every checkpoint_every
+    steps; `state`, one it saved, is where training resumes (every rank restores it)."""
     rank, world = _rank_world()
     model.to(device)
     gen = torch.Generator().manual_seed(seed)
     opt = make_optimizer(model, cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: warmup_cosine(s, cfg.warmup_steps, cfg.steps, cfg.min_lr_ratio))
+    done = 0 if state is None else checkpoints.restore(state, model, opt, sched, gen)
     n_val = min(len(val_ids), cfg.eval_batches * cfg.batch_size)
     val_ids, val_labels = val_ids[:n_val], val_labels[:n_val]
     tokens_per_step = cfg.batch_size * train_ids.shape[1]
@@ -131,9 +138,9 @@ def train_lm(model: torch.nn.Module, train_ids: torch.Tensor, val_ids: torch.Ten
     # evaluation calls `model` itself, uncompiled
     with compiled(wrapped, cfg.compile) as step_model:
         t0 = time.perf_counter()
-        bar = tqdm(total=cfg.steps * tokens_per_step, unit="tok", unit_scale=True,
-                   desc="train_lm", disable=rank != 0)
-        for step in range(cfg.steps):
+        bar = tqdm(total=cfg.steps * tokens_per_step, initial=done * tokens_per_step, unit="tok",
+                   unit_scale=True, desc="train_lm", disable=rank != 0)
+        for step in range(done, cfg.steps):
             model.train()
             idx = torch.randint(len(train_ids), (cfg.batch_size,), generator=gen)
             idx = idx[rank * share:(rank + 1) * share]
@@ -161,6 +168,9 @@ def train_lm(model: torch.nn.Module, train_ids: torch.Tensor, val_ids: torch.Ten
                                          cfg.batch_size, device)
                 live.log_metric("val/loss", val["val_loss"])
                 log_curves(live, curves, model)
+            if checkpoints is not None and rank == 0 and checkpoints.due(step + 1, cfg.steps):
+                checkpoints.save(step + 1, model, opt, sched, gen,
+                                 None if live is None else Path(live.dir))
         bar.close()
         elapsed = time.perf_counter() - t0
     if rank != 0:
@@ -172,8 +182,10 @@ def train_lm(model: torch.nn.Module, train_ids: torch.Tensor, val_ids: torch.Ten
         log_curves(live, curves, model)
     # timings depend on the machine: kept apart from the metrics, so that `dvc metrics diff`
     # of a re-run with the same params is empty
+    # (a resumed run times the steps it ran)
     final.update(train_tokens=cfg.steps * tokens_per_step, timing={
-        "train_tokens_per_s": cfg.steps * tokens_per_step / elapsed, "train_seconds": elapsed})
+        "train_tokens_per_s": (cfg.steps - done) * tokens_per_step / elapsed,
+        "train_seconds": elapsed})
     return final
 
 

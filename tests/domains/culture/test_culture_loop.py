@@ -89,7 +89,8 @@ def train_cfg():
     return TrainLM(n_layer=1, n_head=2, n_embd=16, dropout=0.0, batch_size=4, steps=10,
                    lr=0.003, min_lr_ratio=0.1, warmup_steps=1, weight_decay=0.1,
                    grad_clip=1.0, eval_every=10, eval_batches=1, device="cpu",
-                   precision="fp32", compile=False, samples=None,
+                   precision="fp32", compile=False, processes=1, checkpoint_every=0,
+                   samples=None,
                    quizzes=Quizzes(prompt_loss_weight=0.1, grid_positions=False,
                                    eval_per_task=2))
 
