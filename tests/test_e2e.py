@@ -232,6 +232,26 @@ def test_python_api_reads_the_run_and_its_example_runs(repo):
         run.sae("culture-0").activations("def f")
 
 
+def test_a_pushed_run_is_pulled_by_a_fresh_clone_with_nothing_to_rerun(repo, tmp_path):
+    """The committed run shared as DVC shares it: `dvc push` to a remote (a folder here; an S3
+    bucket is the same commands with dvc-s3), then fresh clones either pull every output or
+    let `dvc repro --pull --allow-missing` fetch what it needs, and find nothing to re-run."""
+    remote = tmp_path / "remote"
+    sh(f"dvc remote add --local -d store {remote}", repo)  # HEAD stays the baseline commit
+    sh("dvc push", repo)
+    assert any(remote.rglob("*")), "dvc push wrote nothing"
+    for name, fetch in (("pulled", "dvc pull"), ("lazy", "dvc repro --pull --allow-missing")):
+        clone = tmp_path / name
+        sh(f"git clone -q {repo} {clone}", tmp_path)
+        sh(f"dvc remote add -d store {remote}", clone)
+        log = sh(fetch, clone)
+        assert "Running stage" not in log, log[-2000:]  # nothing re-run, in either clone
+    assert "up to date" in sh("dvc status", tmp_path / "pulled")
+    assert (tmp_path / "pulled/data/models/text/model.safetensors").is_file()
+    assert json.loads((tmp_path / "pulled/data/saes/text/cfg.json").read_text()) == json.loads(
+        (repo / "data/saes/text/cfg.json").read_text())
+
+
 def test_sweep_reruns_only_the_saes_that_read_it_and_queues_run_in_parallel(repo):
     # the sweep queued by the first test
     deadline = time.time() + 600
