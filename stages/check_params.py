@@ -13,7 +13,7 @@ from dictlearn.core.outputs import write_text
 from dictlearn.core.runtime import stage_main
 from dictlearn.lm.config import check_compilers
 from dictlearn.params import load_params
-from dictlearn.params.disk import acts_plan, check_disk, describe, gb
+from dictlearn.params.disk import acts_plan, check_disk, describe, gb, memory_line
 from dictlearn.params.resolve import stage_settings
 
 
@@ -42,7 +42,7 @@ def main() -> None:
     print(f"params valid; new settings for {len(changed)} of {len(settings)} stages"
           + (": " + ", ".join(changed) if changed else ""))
     print("activation stores (at most):\n  " + "\n  ".join(describe(plan))
-          + f"\n  still to write, with DVC's cache copy: {gb(need)}")
+          + f"\n  still to write, with DVC's cache copy: {gb(need)}\n" + memory_line(params))
 
 
 if __name__ == "__main__":
