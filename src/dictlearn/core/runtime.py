@@ -117,3 +117,21 @@ def data_parallel(device: torch.device) -> Iterator[tuple[int, int, torch.device
         yield dist.get_rank(), dist.get_world_size(), device
     finally:
         dist.destroy_process_group()
+
+
+def rank_world() -> tuple[int, int]:
+    """(rank, number of processes) under torch.distributed, else (0, 1)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def summed(x: torch.Tensor) -> torch.Tensor:
+    """x summed over the processes in place (a collective: every rank calls it); alone, x."""
+    if rank_world()[1] > 1:
+        import torch.distributed as dist
+
+        dist.all_reduce(x, op=dist.ReduceOp.SUM)  # gloo has no AVG
+    return x

@@ -61,3 +61,10 @@ def problems(err: ValidationError, prefix: str = "") -> list[str]:
         # a validator that names the full key itself (e.g. "prepare.text.seq_len: ...")
         lines.append(msg if not key or msg.startswith(f"{key}.") else f"{key}: {msg}")
     return lines
+
+
+def check_processes(processes: int, batch_size: int) -> None:
+    """Data-parallel processes each take an equal share of a batch (a model validator's check)."""
+    if batch_size % processes:
+        raise ValueError(f"processes: {processes} does not divide batch_size ({batch_size}); "
+                         "each process takes an equal share of a batch")

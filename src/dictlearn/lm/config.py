@@ -9,7 +9,8 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from dictlearn.core.errors import ParamsError
-from dictlearn.core.schema import Device, NonNegativeInt, PositiveFloat, PositiveInt, Strict
+from dictlearn.core.schema import (Device, NonNegativeInt, PositiveFloat, PositiveInt, Strict,
+                                   check_processes)
 
 
 class ModelSpec(Strict):
@@ -80,9 +81,7 @@ class TrainLM(Strict):
     def _heads_divide_width(self) -> TrainLM:
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
-        if self.batch_size % self.processes:
-            raise ValueError(f"processes: {self.processes} does not divide batch_size "
-                             f"({self.batch_size}); each process takes an equal share of a batch")
+        check_processes(self.processes, self.batch_size)
         return self
 
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from dictlearn.core.runtime import use_bf16
+from dictlearn.core.runtime import rank_world, summed, use_bf16
 from dictlearn.lm.config import TrainLM
 from dictlearn.lm.resume import Checkpoints
 
@@ -115,7 +115,7 @@ def train_lm(model: torch.nn.Module, train_ids: torch.Tensor, val_ids: torch.Ten
 
     `checkpoints` (lm/resume.py): rank 0 saves the training state every checkpoint_every
     steps; `state`, one it saved, is where training resumes (every rank restores it)."""
-    rank, world = _rank_world()
+    rank, world = rank_world()
     model.to(device)
     gen = torch.Generator().manual_seed(seed)
     opt = make_optimizer(model, cfg)
@@ -156,7 +156,7 @@ def train_lm(model: torch.nn.Module, train_ids: torch.Tensor, val_ids: torch.Ten
             bar.update(tokens_per_step)
             tokens = (step + 1) * tokens_per_step
             if step % 10 == 0 or step == cfg.steps - 1:
-                loss = _mean_over_processes(loss.detach(), world)
+                loss = summed(loss.detach()) / world  # the whole batch's loss
                 bar.set_postfix(loss=f"{loss.item():.3f}")
                 if live is not None:
                     live.step = tokens
@@ -188,20 +188,3 @@ def train_lm(model: torch.nn.Module, train_ids: torch.Tensor, val_ids: torch.Ten
         "train_seconds": elapsed})
     return final
 
-
-def _rank_world() -> tuple[int, int]:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def _mean_over_processes(x: torch.Tensor, world: int) -> torch.Tensor:
-    """The batch's loss from the processes' shares (a collective: every rank calls it)."""
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.all_reduce(x, op=dist.ReduceOp.SUM)  # gloo has no AVG
-        x = x / world
-    return x

@@ -82,7 +82,7 @@ class Params(Strict):
         if entry.size < 1:
             raise ValueError(f"saes.{name}.size: {entry.size:g} is below 1; a family member "
                              "has at least as many latents as the width it reads (size ≥ 1)")
-        site = (entry.model_extra or {}).get("site", self.sae.get("site", "mlp_post"))
+        site = (entry.model_extra or {}).get("site", self.sae["site"])
         d_in = site_width(site, self.train_lm[self.models[entry.model].domain].n_embd)
         return {"d_sae": round(entry.size * d_in)}
 

@@ -127,7 +127,10 @@ def _neurons_vs_features(m: ModelInputs, per_sae: list[tuple[str, FeatureStats]]
         return [str(int((label[sel] == i).sum())) for i in range(len(names))]
 
     rows, charts = [], []
-    by_hook = sorted(per_sae, key=lambda p: [s.hook for _, s in per_sae].index(p[1].hook))
+    first = {}
+    for _, stats in per_sae:
+        first.setdefault(stats.hook, len(first))
+    by_hook = sorted(per_sae, key=lambda p: first[p[1].hook])
     for i, (sae_name, stats) in enumerate(by_hook):
         if i == 0 or stats.hook != by_hook[i - 1][1].hook:
             units = ("MLP neurons" if stats.hook.endswith("mlp.hook_post")

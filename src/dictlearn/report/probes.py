@@ -9,6 +9,7 @@ import torch
 from safetensors import safe_open
 
 from dictlearn.lm.checkpoint import WEIGHTS
+from dictlearn.lm.sites import hook_layer
 
 
 @torch.no_grad()
@@ -46,7 +47,7 @@ def output_effects(checkpoint: Path, hook: str, W_dec: torch.Tensor, k: int = 8
     included, its normalisation not; W_out is what writes the SAE's hook into the residual
     stream, none at a residual site): the top-k promoted and suppressed token ids and their
     effects, each [d_sae, k]."""
-    layer = int(hook.split(".")[1])
+    layer = hook_layer(hook)
     writes = next((w for end, w in _WRITES.items() if hook.endswith(end)), None)
     with safe_open(str(Path(checkpoint) / WEIGHTS), framework="pt") as f:
         direction = W_dec.float()  # [d_sae, d_in]

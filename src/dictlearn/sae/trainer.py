@@ -16,7 +16,9 @@ import torch
 from pydantic import Field, model_validator
 from tqdm import tqdm
 
-from dictlearn.core.schema import Device, NonNegativeInt, PositiveFloat, PositiveInt, Strict
+from dictlearn.core.runtime import rank_world, summed
+from dictlearn.core.schema import (Device, NonNegativeInt, PositiveFloat, PositiveInt, Strict,
+                                   check_processes)
 from dictlearn.sae.base import SparseAutoencoder
 from dictlearn.sae.sparse import firing_counts
 from dictlearn.acts.store import ActivationStore
@@ -46,9 +48,7 @@ class TrainerConfig(Strict):
 
     @model_validator(mode="after")
     def _processes_divide_batch(self) -> TrainerConfig:
-        if self.batch_size % self.processes:
-            raise ValueError(f"processes: {self.processes} does not divide batch_size "
-                             f"({self.batch_size}); each process takes an equal share of a batch")
+        check_processes(self.processes, self.batch_size)
         return self
 
 
@@ -108,24 +108,6 @@ class _TrainingLoss(torch.nn.Module):
 
     def forward(self, x: torch.Tensor, coeff: float, dead: torch.Tensor):
         return self.sae.training_loss(x, coeff, dead)
-
-
-def rank_world() -> tuple[int, int]:
-    """(rank, number of processes) under torch.distributed, else (0, 1)."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def summed(x: torch.Tensor) -> torch.Tensor:
-    """x summed over the processes (a collective: every rank calls it); x itself alone."""
-    if rank_world()[1] > 1:
-        import torch.distributed as dist
-
-        dist.all_reduce(x, op=dist.ReduceOp.SUM)
-    return x
 
 
 class SAETrainer:
