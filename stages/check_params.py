@@ -27,7 +27,8 @@ def main() -> None:
     check_compilers(params.train_lm)
     settings = stage_settings(params)  # raises before anything is written
     plan = acts_plan(params)
-    need = check_disk(plan, Path.cwd())  # so does a disk too small for the activation stores
+    url = params.cache_acts.url  # stores at a URL leave only their manifests on this disk
+    need = 0 if url else check_disk(plan, Path.cwd())  # a disk too small is refused here too
     changed = []
     for rel, values in settings.items():
         path = args.out / rel
@@ -41,8 +42,10 @@ def main() -> None:
         stale.unlink()  # a stage removed from params.yaml
     print(f"params valid; new settings for {len(changed)} of {len(settings)} stages"
           + (": " + ", ".join(changed) if changed else ""))
-    print("activation stores (at most):\n  " + "\n  ".join(describe(plan))
-          + f"\n  still to write, with DVC's cache copy: {gb(need)}\n" + memory_line(params))
+    print(f"activation stores (at most){f', at {url}' if url else ''}:\n  "
+          + "\n  ".join(describe(plan))
+          + ("" if url else f"\n  still to write, with DVC's cache copy: {gb(need)}")
+          + "\n" + memory_line(params))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ from dictlearn.core.schema import load_settings
 from dictlearn.core.outputs import atomic_path, write_json
 from dictlearn.core.runtime import pick_device, stage_main
 from dictlearn.toy.results import metrics_json, weights, write_curves, write_plots, write_weights
+from dictlearn.lm.resume import run_key
 from dictlearn.toy.config import ToySettings
+from dictlearn.toy.resume import ToyCheckpoints
 from dictlearn.toy.train import Problem, measure, run_sweep
 
 
@@ -22,14 +24,22 @@ def main() -> None:
     ap.add_argument("--settings", type=Path, required=True, help="written by check_params")
     ap.add_argument("--out", type=Path, required=True, help="data/toy/<sweep>")
     ap.add_argument("--metrics", type=Path, required=True, help="metrics/toy/<sweep>")
+    ap.add_argument("--resume", type=Path, default=None,
+                    help="folder for checkpoints (persist): a killed run continues from there")
     args = ap.parse_args()
     toy = load_settings(args.settings, ToySettings)
     sweep = toy.sweep
     if toy.threads:
         torch.set_num_threads(toy.threads)
     problem = Problem(toy.N, toy.m, toy.seed, pick_device(toy.device))
+    checkpoints = None
+    if args.resume is not None:
+        checkpoints = ToyCheckpoints(args.resume, run_key(args.settings), toy.checkpoint_every)
+        if checkpoints.resumes():
+            print(f"resuming from the checkpoint: {checkpoints.resumes()}")
     t0 = time.perf_counter()
-    members, groups = run_sweep(sweep, toy, problem, desc=f"toy@{args.sweep}")
+    members, groups = run_sweep(sweep, toy, problem, desc=f"toy@{args.sweep}",
+                                checkpoints=checkpoints)
     rows = [None] * len(members)
     for g in groups:
         for i, row in zip(g.members, measure([members[i] for i in g.members], g.params,
@@ -49,6 +59,8 @@ def main() -> None:
         print(f"toy@{args.sweep} {sweep.vary}={v:<8g} loss {r['loss']:.4f}  monosemantic "
               f"{r['mono_neurons']:4d}/{members[0].k if sweep.vary != 'k' else int(v)} "
               f"features {r['features_with_mono_neuron']:3d}  mean bias {r['mean_bias']:+.3f}")
+    if checkpoints is not None:
+        checkpoints.clear()  # finished: nothing to resume
     print(f"toy@{args.sweep}: {seconds:.1f} s")
 
 

@@ -232,24 +232,55 @@ def test_python_api_reads_the_run_and_its_example_runs(repo):
         run.sae("culture-0").activations("def f")
 
 
-def test_a_pushed_run_is_pulled_by_a_fresh_clone_with_nothing_to_rerun(repo, tmp_path):
-    """The committed run shared as DVC shares it: `dvc push` to a remote (a folder here; an S3
-    bucket is the same commands with dvc-s3), then fresh clones either pull every output or
-    let `dvc repro --pull --allow-missing` fetch what it needs, and find nothing to re-run."""
-    remote = tmp_path / "remote"
-    sh(f"dvc remote add --local -d store {remote}", repo)  # HEAD stays the baseline commit
+def test_a_pushed_run_is_pulled_by_a_fresh_clone_with_nothing_to_rerun(repo, tmp_path, s3):
+    """The committed run shared as DVC shares it: `dvc push` to an S3 remote (dvc-s3, against
+    moto's local S3 API), then fresh clones either pull every output or let `dvc repro --pull
+    --allow-missing` fetch what it needs, and find nothing to re-run."""
+    import s3fs
+
+    remote = "s3://dictlearn/dvcstore"
+    add = f"dvc remote add -d store {remote} && dvc remote modify store endpointurl {s3}"
+    sh(add.replace("dvc remote add", "dvc remote add --local").replace(
+        "dvc remote modify", "dvc remote modify --local"), repo)  # HEAD stays the baseline
     sh("dvc push", repo)
-    assert any(remote.rglob("*")), "dvc push wrote nothing"
+    assert s3fs.S3FileSystem(endpoint_url=s3).find("dictlearn/dvcstore"), "dvc push wrote nothing"
     for name, fetch in (("pulled", "dvc pull"), ("lazy", "dvc repro --pull --allow-missing")):
         clone = tmp_path / name
         sh(f"git clone -q {repo} {clone}", tmp_path)
-        sh(f"dvc remote add -d store {remote}", clone)
+        sh(add, clone)
         log = sh(fetch, clone)
         assert "Running stage" not in log, log[-2000:]  # nothing re-run, in either clone
     assert "up to date" in sh("dvc status", tmp_path / "pulled")
     assert (tmp_path / "pulled/data/models/text/model.safetensors").is_file()
     assert json.loads((tmp_path / "pulled/data/saes/text/cfg.json").read_text()) == json.loads(
         (repo / "data/saes/text/cfg.json").read_text())
+
+
+def test_activation_stores_on_s3_train_the_same_sae(repo, tmp_path, s3):
+    """cache_acts.url puts a model's stores in object storage (zarr over fsspec): cache_acts
+    streams them there, DVC versions their manifest, and train_sae, reading them back from S3,
+    trains exactly the SAE it trained from the local stores."""
+    import s3fs
+    import yaml
+
+    clone = tmp_path / "clone"
+    sh(f"git clone -q {repo} {clone}", tmp_path)
+    sh(f"dvc cache dir --local {repo / '.dvc' / 'cache'} && dvc checkout -q", clone)
+    params = yaml.safe_load((clone / "params.yaml").read_text())
+    params["cache_acts"].update(url="s3://dictlearn/acts", storage_options={"endpoint_url": s3})
+    (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    log = sh("dvc repro train_sae@strokes", clone)
+    assert ran(log) == {"check_params", "cache_acts@strokes", "train_sae@strokes"}, log[-2000:]
+    assert "at s3://dictlearn/acts" in log
+    acts = clone / "data/acts/strokes"
+    assert sorted(p.name for p in acts.iterdir()) == ["stores.json"]  # no zarr on this disk
+    manifest = json.loads((acts / "stores.json").read_text())
+    (hook, entry), = manifest["stores"].items()
+    assert entry["url"].startswith("s3://dictlearn/acts/strokes/") and hook in entry["url"]
+    assert s3fs.S3FileSystem(endpoint_url=s3).exists(entry["url"] + "/acts/zarr.json")
+    metrics = "metrics/saes/strokes/train/metrics.json"
+    assert json.loads((clone / metrics).read_text()) == json.loads((repo / metrics).read_text())
+    assert "strokes" not in sh("dvc status cache_acts@strokes train_sae@strokes", clone)
 
 
 def test_sweep_reruns_only_the_saes_that_read_it_and_queues_run_in_parallel(repo):

@@ -6,10 +6,12 @@ from dictlearn.acts.store import ActivationStore, ActivationWriter
 from dictlearn.core.errors import InputError
 
 
-def write_store(path, n=1000, d=8, chunk_rows=64, chunks_per_shard=4, piece=37):
+def write_store(path, n=1000, d=8, chunk_rows=64, chunks_per_shard=4, piece=37,
+                storage_options=None):
     rng = np.random.default_rng(0)
     acts = rng.standard_normal((n, d)).astype(np.float16)
-    w = ActivationWriter(path, n, d, chunk_rows, chunks_per_shard, {"hook": "blocks.0.mlp.hook_post"})
+    w = ActivationWriter(path, n, d, chunk_rows, chunks_per_shard,
+                         {"hook": "blocks.0.mlp.hook_post"}, storage_options)
     for s in range(0, n, piece):  # ragged appends, not aligned to chunks or shards
         e = min(n, s + piece)
         w.append(acts[s:e], token_ids=np.arange(s, e), seq=np.arange(s, e) // 10,

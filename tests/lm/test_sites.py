@@ -55,7 +55,7 @@ def test_cache_acts_writes_a_store_per_hook_at_each_width(bridge, checkpoint, pr
     split = load_split(prepared, "train")
     hooks = [hook_name("attn_z", 0), hook_name("mlp_post", 1)]
     cfg = CacheActsRun(max_tokens=2000, batch_size=8, chunk_rows=256, chunks_per_shard=2,
-                       device="cpu", hooks=hooks)
+                       device="cpu", url=None, storage_options={}, hooks=hooks)
     stats = cache_activations(bridge, checkpoint, "tiny", split, cfg, tmp_path,
                               torch.device("cpu"))
     assert stats["hooks"] == hooks

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from pydantic import field_validator
+
 from dictlearn.core.schema import Device, PositiveInt, Strict
+
+# storage_options keys that hold secrets: params.yaml is committed, so they come from the
+# environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, FSSPEC_S3_*, ...)
+SECRET_WORDS = ("secret", "key", "token", "password", "credential")
 
 
 class CacheActs(Strict):
@@ -14,6 +22,37 @@ class CacheActs(Strict):
     chunk_rows: PositiveInt
     chunks_per_shard: PositiveInt
     device: Device
+    # null: the stores are DVC outputs (data/acts/<model>/<hook>.zarr); an fsspec URL
+    # (s3://bucket/prefix): they are written there and data/acts/<model> holds their manifest
+    url: str | None
+    storage_options: dict[str, Any]  # given to fsspec with `url` (e.g. endpoint_url)
+
+    @field_validator("url")
+    @classmethod
+    def _known_protocol(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        import fsspec
+
+        protocol = url.split("://", 1)[0] if "://" in url else ""
+        if not protocol or protocol == "file":
+            raise ValueError(f"{url!r} is not an object-store URL (e.g. s3://bucket/acts); "
+                             "null keeps the stores in data/acts/")
+        try:
+            fsspec.get_filesystem_class(protocol)
+        except (ImportError, ValueError) as err:
+            raise ValueError(f"{url!r}: fsspec cannot open {protocol}:// ({err})") from None
+        return url.rstrip("/")
+
+    @field_validator("storage_options")
+    @classmethod
+    def _no_secrets(cls, options: dict[str, Any]) -> dict[str, Any]:
+        for key in options:
+            if any(word in key.lower() for word in SECRET_WORDS):
+                raise ValueError(f"{key}: credentials go in the environment (AWS_ACCESS_KEY_ID, "
+                                 "AWS_SECRET_ACCESS_KEY, ...), not in params.yaml, which git "
+                                 "commits")
+        return options
 
 
 class CacheActsRun(CacheActs):

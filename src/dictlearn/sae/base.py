@@ -46,6 +46,9 @@ class SparseAutoencoder(nn.Module, ABC):
     # whether the trainer should resample dead features; False where the loss itself
     # revives them (AuxK)
     resample_dead: ClassVar[bool] = True
+    # training state kept in plain float attributes, which a resumable checkpoint must carry
+    # besides the tensors (sae/resume.py)
+    resumable: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, d_in: int, d_sae: int):
         super().__init__()

@@ -26,6 +26,7 @@ class BatchTopKSAE(TopKSAE):
     architecture = "batchtopk"
     config = BatchTopKConfig
     saelens_architecture = "jumprelu"
+    resumable = ("_threshold_weight",)  # a checkpoint carries it (sae/resume.py)
 
     def __init__(self, d_in: int, d_sae: int, k: int = 32, aux_k: int | None = None,
                  aux_coeff: float = 1 / 32):

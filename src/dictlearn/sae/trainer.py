@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-
+from pathlib import Path
 from typing import Annotated
 
 import torch
@@ -45,6 +45,8 @@ class TrainerConfig(Strict):
     # data-parallel processes (torch DDP under torchrun): each takes batch_size / processes of
     # every batch; gradients and firing counts are summed over them (README, scale-out)
     processes: PositiveInt
+    # steps between resumable checkpoints (sae/resume.py; 0: none)
+    checkpoint_every: NonNegativeInt
 
     @model_validator(mode="after")
     def _processes_divide_batch(self) -> TrainerConfig:
@@ -110,6 +112,32 @@ class _TrainingLoss(torch.nn.Module):
         return self.sae.training_loss(x, coeff, dead)
 
 
+class TrainingState(torch.nn.Module):
+    """The SAE and its trainer's statistics as one module (what a checkpoint saves and loads;
+    loading copies into the trainer's own tensors)."""
+
+    def __init__(self, sae: torch.nn.Module, last_fired: torch.Tensor, fire_count: torch.Tensor):
+        super().__init__()
+        self.sae = sae
+        self.register_buffer("last_fired", last_fired)
+        self.register_buffer("fire_count", fire_count)
+        # steps done, the step of the last resampling, features resampled so far
+        self.register_buffer("counters", torch.zeros(3, dtype=torch.long))
+        # the SAE's training state that is not a tensor (its class names it: `resumable`)
+        self.register_buffer("attrs", torch.zeros(len(sae.resumable), dtype=torch.float64))
+
+    def capture(self, *counters: int) -> None:
+        self.counters.copy_(torch.tensor(counters))
+        self.attrs.copy_(torch.tensor([getattr(self.sae, a) for a in self.sae.resumable],
+                                      dtype=torch.float64))
+
+    def release(self) -> list[int]:
+        """After loading: the SAE's attributes set back; returns the counters."""
+        for name, value in zip(self.sae.resumable, self.attrs.tolist()):
+            setattr(self.sae, name, value)
+        return self.counters.tolist()
+
+
 class SAETrainer:
     """One optimiser step at a time on scaled batches, with the dead-feature statistics:
     `train_sae` drives it over a store, bench/sae_train.py over synthetic batches. Under
@@ -161,7 +189,11 @@ class SAETrainer:
 
 
 def train_sae(sae: SparseAutoencoder, store: ActivationStore, cfg: TrainerConfig,
-              device: torch.device, live=None, log_every: int = 20) -> dict:
+              device: torch.device, live=None, log_every: int = 20,
+              checkpoints=None, state: dict | None = None) -> dict:
+    """Train `sae` on `store`. `checkpoints` (sae/resume.SAECheckpoints): rank 0 saves the state
+    every checkpoint_every steps; `state`, one it saved, is where training resumes (every
+    rank restores it)."""
     rank, world = rank_world()
     share = cfg.batch_size // world
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -172,12 +204,18 @@ def train_sae(sae: SparseAutoencoder, store: ActivationStore, cfg: TrainerConfig
     sae.to(device).train()
     n_steps = max(1, cfg.training_tokens // cfg.batch_size)
     trainer = SAETrainer(sae, cfg, n_steps, device)
-    last_resample, n_resampled = -1, 0
+    last_resample, n_resampled, done = -1, 0, 0
+    saved = TrainingState(sae, trainer.last_fired, trainer.fire_count)
+    if state is not None:
+        done = checkpoints.restore(state, saved, trainer.opt, trainer.sched, gen)
+        trainer.step_no, last_resample, n_resampled = saved.release()
     t0 = time.perf_counter()
-    bar = tqdm(total=n_steps * cfg.batch_size, unit="tok", unit_scale=True, desc="train_sae",
-               disable=rank != 0)
+    bar = tqdm(total=n_steps * cfg.batch_size, initial=done * cfg.batch_size, unit="tok",
+               unit_scale=True, desc="train_sae", disable=rank != 0)
     batches = store.batches(cfg.batch_size, n_steps, cfg.buffer_chunks, seed=cfg.seed)
     for step, x in enumerate(batches):
+        if step < done:  # trained on before the checkpoint: the same stream, skipped
+            continue
         # every process reads the same batch and trains on its share
         x = x[rank * share:(rank + 1) * share].to(device, non_blocking=True) * scale
         parts, counts = trainer.step(x)
@@ -207,6 +245,10 @@ def train_sae(sae: SparseAutoencoder, store: ActivationStore, cfg: TrainerConfig
                                        "explained_variance": ev,
                                        "lr": trainer.sched.get_last_lr()[0]}).items():
                     live.log_metric(f"train/{name}", value)
+        if checkpoints is not None and rank == 0 and checkpoints.due(step + 1, n_steps):
+            saved.capture(step + 1, last_resample, n_resampled)
+            checkpoints.save(step + 1, saved, trainer.opt, trainer.sched, gen,
+                             None if live is None else Path(live.dir))
     bar.close()
     elapsed = time.perf_counter() - t0
     sae.fold_input_scale(scale)
@@ -217,6 +259,8 @@ def train_sae(sae: SparseAutoencoder, store: ActivationStore, cfg: TrainerConfig
         "input_scale": scale,
         "steps": n_steps,
         # machine-dependent: the stage writes these apart from the metrics
-        "timing": {"tokens_per_s": n_steps * cfg.batch_size / elapsed, "seconds": elapsed},
+        # (a resumed run times the steps it ran)
+        "timing": {"tokens_per_s": (n_steps - done) * cfg.batch_size / elapsed,
+                   "seconds": elapsed},
         "resampled": n_resampled,
     }

@@ -82,6 +82,7 @@ class ToyRun(Strict):
     eval_batch: PositiveInt  # held-out samples for the final loss
     threads: NonNegativeInt  # torch threads (0: torch's default)
     device: Device
+    checkpoint_every: NonNegativeInt  # steps between resumable checkpoints (toy/resume.py)
 
 
 class Toy(ToyRun):

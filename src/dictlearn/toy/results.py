@@ -3,6 +3,7 @@ member (JSON), one TSV per metric against the swept variable (DVC plots), traini
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from safetensors.torch import save_file
@@ -39,7 +40,9 @@ def weights(sweep: ToySweep, groups: list[GroupResult], problem: Problem) -> dic
 
 
 def write_weights(path: Path, tensors: dict, sweep: ToySweep) -> None:
-    meta = {"vary": sweep.vary, "values": ",".join(f"{v:g}" for v in sweep.values)}
+    # one metadata key: safetensors writes several in hash order, so the file's bytes (and
+    # DVC's md5 of it) would change from run to run with the same weights
+    meta = {"sweep": json.dumps({"vary": sweep.vary, "values": list(sweep.values)})}
     save_file(tensors, str(path), metadata=meta)
 
 

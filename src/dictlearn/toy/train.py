@@ -18,6 +18,7 @@ from tqdm import tqdm
 from dictlearn.toy.config import ToyMember as Member, ToyRun as Toy, ToySweep as Sweep
 from dictlearn.toy.data import (SparseBatch, feature_probabilities, random_embedder,
                                 sample_sparse)
+from dictlearn.toy.resume import ToyCheckpoints
 from dictlearn.toy.model import (Lamb, Params, Target, Workspace, cosine_factor,
                                  forward_backward, init_member, monosemantic,
                                  single_feature_activations, stack)
@@ -89,7 +90,10 @@ class GroupResult:
 
 
 def train_group(members: list[Member], problem: Problem, toy: Toy, steps: int, batch: int,
-                desc: str = "toy", seed: int | None = None) -> GroupResult:
+                desc: str = "toy", seed: int | None = None,
+                checkpoints: ToyCheckpoints | None = None) -> GroupResult:
+    """Train members of one k as one batched model; with `checkpoints`, save every
+    checkpoint_every steps and start from the saved state of this group if there is one."""
     seed = toy.seed if seed is None else seed
     S, first = len(members), members[0]
     assert len({m.k for m in members}) == 1 and len({m.task for m in members}) == 1
@@ -104,8 +108,18 @@ def train_group(members: list[Member], problem: Problem, toy: Toy, steps: int, b
     l1 = torch.tensor([m.l1 for m in members], device=dev)
     opt, dtype, ws = Lamb(params.tensors()), DTYPES[toy.dtype], Workspace()
     result = GroupResult([], params)
+    start, before = 0, 0.0
+    cur = checkpoints.current if checkpoints is not None else None
+    if cur is not None and cur["k"] == first.k:  # this group, killed after cur["step"] steps
+        for t, saved_t in zip(params.tensors() + opt.m + opt.v, cur["params"] + cur["m"]
+                              + cur["v"]):
+            t.copy_(saved_t)
+        for g, state in zip(gens, cur["gens"]):
+            g.set_state(state)
+        start, before, result.curve = cur["step"], cur["seconds"], list(cur["curve"])
     t0 = time.perf_counter()
-    for step in tqdm(range(steps), desc=desc, unit="step", leave=False, mininterval=2):
+    for step in tqdm(range(start, steps), desc=desc, unit="step", leave=False, mininterval=2,
+                     initial=start, total=steps):
         with one_thread():
             batches = [problem.sample(mb if not shared else first, batch, g)
                        for mb, g in zip(members, gens)]
@@ -122,7 +136,10 @@ def train_group(members: list[Member], problem: Problem, toy: Toy, steps: int, b
             result.curve.append({"step": step, "loss": loss.tolist(),
                                  "mono_neurons": mono.sum(1).tolist(),
                                  "mean_bias": params.b_in.mean(1).tolist()})
-    result.seconds = time.perf_counter() - t0
+        if checkpoints is not None and checkpoints.due(step + 1, steps):
+            checkpoints.save_group(first.k, step + 1, params.tensors(), opt.m, opt.v, gens,
+                             result.curve, before + time.perf_counter() - t0)
+    result.seconds = before + time.perf_counter() - t0
     return result
 
 
@@ -158,17 +175,27 @@ def measure(members: list[Member], params: Params, problem: Problem, toy: Toy) -
     return rows
 
 
-def run_sweep(sweep: Sweep, toy: Toy, problem: Problem,
-              desc: str = "toy") -> tuple[list[Member], list[GroupResult]]:
-    """Train a sweep's members, one batched model per distinct k."""
+def run_sweep(sweep: Sweep, toy: Toy, problem: Problem, desc: str = "toy",
+              checkpoints: ToyCheckpoints | None = None
+              ) -> tuple[list[Member], list[GroupResult]]:
+    """Train a sweep's members, one batched model per distinct k (with `checkpoints`: the
+    groups a killed run finished are taken as saved, and the one it was training resumes)."""
     members = sweep.members()
     groups: dict[int, list[int]] = {}
     for i, mb in enumerate(members):
         groups.setdefault(mb.k, []).append(i)
     results = []
     for k, idx in groups.items():
-        res = train_group([members[i] for i in idx], problem, toy, toy.steps, toy.batch_size,
-                          desc=f"{desc} k={k}" if len(groups) > 1 else desc)
+        if checkpoints is not None and k in checkpoints.done:
+            saved = checkpoints.done[k]
+            res = GroupResult([], Params(*(t.to(problem.device) for t in saved["params"])),
+                              list(saved["curve"]), saved["seconds"])
+        else:
+            res = train_group([members[i] for i in idx], problem, toy, toy.steps,
+                              toy.batch_size, desc=f"{desc} k={k}" if len(groups) > 1 else desc,
+                              checkpoints=checkpoints)
+            if checkpoints is not None:
+                checkpoints.finished(k, res.params.tensors(), res.curve, res.seconds)
         res.members = idx
         results.append(res)
     return members, results

@@ -1,0 +1,30 @@
+"""Resuming train_sae after a kill, as train_lm resumes (lm/resume.py: the same files,
+safetensors and JSON, written atomically to a `persist` folder every `checkpoint_every`
+steps). Besides the SAE's weights, Adam's moments, the schedule and the resampling generator,
+an SAE's training state holds its dead-feature statistics: when each latent last fired, the
+firing counts for density, and the resampling counters; they travel as buffers of one module
+(sae/trainer.py: TrainingState).
+The reader is put back by drawing the same shuffled stream again and skipping the batches
+already trained on (decoding is a small fraction of a step), so a resumed run ends with the
+SAE an uninterrupted run ends with (CPU, fixed seed)."""
+
+from __future__ import annotations
+
+import shutil
+
+from dictlearn.lm.resume import STATE, Checkpoints
+
+NOTE = ("train_sae keeps its checkpoints here while it trains (dictlearn/sae/resume.py): a "
+        "killed run re-run with the same settings continues from the last one. A finished run "
+        "leaves only this note.\n")
+
+
+class SAECheckpoints(Checkpoints):
+    def clear(self) -> None:
+        shutil.rmtree(self.folder / STATE, ignore_errors=True)
+        # and what a kill in the middle of a save's swap leaves (.state.old-<pid>, .tmp-<pid>)
+        for stale in self.folder.glob(f".{STATE}.*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if not (self.folder / "README").is_file():  # DVC tracks the folder: never empty
+            (self.folder / "README").write_text(NOTE, encoding="utf-8")

@@ -1,0 +1,69 @@
+"""train_sae killed with SIGKILL and re-run continues from its last checkpoint and ends with the
+SAE, metrics and curves of an uninterrupted run (CPU, fixed seed): ReLU with its resampling
+across the checkpoint, BatchTopK with its running threshold."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT
+from sae_fixtures import run_for, sparse_store
+
+STEPS, EVERY = 1500, 150
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="module")
+def acts(tmp_path_factory):
+    root = tmp_path_factory.mktemp("acts")
+    sparse_store(root / "blocks.0.mlp.hook_post.zarr")
+    return root
+
+
+def command(acts, out, name):
+    out.mkdir(parents=True, exist_ok=True)
+    # 512 latents for 32 true directions: many die, so ReLU resamples across the checkpoint
+    run = run_for(name, training_tokens=256 * STEPS, checkpoint_every=EVERY, resample_every=100,
+                  resample_until=0.6, d_sae=512, l1_coeff=3.0)
+    (out / "settings.json").write_text(run.model_dump_json())
+    return [sys.executable, str(ROOT / "stages" / "train_sae.py"), "--name", name, "--settings",
+            str(out / "settings.json"), "--acts", str(acts), "--out", str(out / "sae"),
+            "--metrics", str(out / "metrics"), "--resume", str(out / "resume")]
+
+
+@pytest.mark.parametrize("name", ["relu", "batchtopk"])
+def test_a_killed_sae_run_resumes_to_the_same_sae(acts, tmp_path, name):
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    subprocess.run(command(acts, whole, name), check=True, capture_output=True, env=ENV)
+    assert [p.name for p in (whole / "resume").iterdir()] == ["README"]  # nothing left over
+
+    proc = subprocess.Popen(command(acts, killed, name), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=ENV)
+    state = killed / "resume" / "state" / "state.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if state.is_file() and json.loads(state.read_text())["steps_done"] >= 3 * EVERY:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    assert proc.wait() == -signal.SIGKILL, "the run ended before a checkpoint could be killed"
+    assert not (killed / "sae").exists()  # killed: no finished output
+    done = json.loads(state.read_text())["steps_done"]
+    assert 3 * EVERY <= done < STEPS
+
+    log = subprocess.run(command(acts, killed, name), check=True, capture_output=True,
+                         text=True, env=ENV).stdout
+    assert f"resuming from the checkpoint after step {done}" in log
+    for file in ("sae_weights.safetensors", "sparsity.safetensors", "cfg.json"):
+        assert (killed / "sae" / file).read_bytes() == (whole / "sae" / file).read_bytes(), file
+    metrics = [json.loads((d / "metrics/metrics.json").read_text()) for d in (whole, killed)]
+    assert metrics[0] == metrics[1] and (name != "relu" or metrics[0]["resampled"] > 0)
+    for curve in ("train/mse.tsv", "train/l0.tsv", "train/dead_fraction.tsv"):
+        assert ((killed / "metrics/plots/metrics" / curve).read_text()
+                == (whole / "metrics/plots/metrics" / curve).read_text()), curve
+    assert [p.name for p in (killed / "resume").iterdir()] == ["README"]
