@@ -8,7 +8,7 @@ import time
 import pytest
 
 from conftest import ROOT, section
-from dictlearn.core.outputs import atomic_path, write_json
+from dictlearn.core.outputs import atomic_path, clean_stale_tmp, write_json
 
 
 def test_atomic_path_replaces_only_on_success(tmp_path):
@@ -25,6 +25,21 @@ def test_atomic_path_replaces_only_on_success(tmp_path):
         tmp.mkdir()
         (tmp / "b.json").write_text("{}")
     assert sorted(p.name for p in out.iterdir()) == ["b.json"]
+
+
+def test_a_kill_between_a_folder_swaps_two_renames_loses_nothing(tmp_path):
+    """A folder replaced in two renames (old aside, new in): killed between them, the old
+    output sits at `.out.old-<pid>`; the next write puts it back first, and once the new
+    one is in place a leftover `.old-*` goes."""
+    out = tmp_path / "out"
+    old = tmp_path / ".out.old-123"
+    old.mkdir()
+    (old / "a.json").write_text("{}")
+    clean_stale_tmp(out)  # between the renames: `out` missing, the old one comes back
+    assert (out / "a.json").is_file() and not old.exists()
+    old.mkdir()  # killed after both renames, before the old one was removed
+    clean_stale_tmp(out)
+    assert (out / "a.json").is_file() and [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
 WRITER = """

@@ -25,7 +25,7 @@ import torch
 import zarr
 from zarr.codecs import ZstdCodec
 
-from dictlearn.core.errors import InputError, restore_hint
+from dictlearn.core.errors import InputError, damaged, restore_hint
 
 # Zstd with its content checksum: a flipped bit in a chunk (a bad disk, a bad transfer from
 # object storage) is an error, not silently wrong activations; a shard's index has its crc32c
@@ -61,8 +61,8 @@ class ActivationWriter:
         chunk_rows = min(chunk_rows, n_tokens)
         self.shard_rows = min(chunk_rows * chunks_per_shard, -(-n_tokens // chunk_rows) * chunk_rows)
         # sha256 of every row written (values, then index), in order: names the content of a
-        # remote store in its manifest, where DVC cannot hash it
-        self.digest = hashlib.sha256()
+        # remote store in its manifest, where DVC cannot hash it (a local one DVC hashes itself)
+        self.digest = hashlib.sha256() if is_url(path) else None
         self.group = zarr.open_group(zarr_store(path, storage_options, read_only=False),
                                      mode="w", zarr_format=3)
         self.group.attrs.update({**attrs, "n_tokens": n_tokens, "d": d, "dtype": "float16"})
@@ -110,10 +110,11 @@ class ActivationWriter:
 
     def _write(self, start: int, buf: dict[str, np.ndarray], rows: int) -> None:
         self.acts[start:start + rows] = buf["acts"][:rows]
-        self.digest.update(buf["acts"][:rows].tobytes())
         for name, arr in self.index.items():
             arr[start:start + rows] = buf[name][:rows]
-            self.digest.update(buf[name][:rows].tobytes())
+        if self.digest is not None:
+            for name in ("acts", *self.index):
+                self.digest.update(buf[name][:rows].tobytes())
 
     def close(self) -> None:
         if self._fill:
@@ -123,12 +124,6 @@ class ActivationWriter:
         self._pool.shutdown()
         if self._start != self.n_tokens:
             raise ValueError(f"store expects {self.n_tokens} rows, {self._start} were written")
-
-
-def damaged(where: object, err: BaseException, what: str, hint: str) -> InputError:
-    """One line for a store that exists but cannot be read, and how to restore it."""
-    first = (str(err).strip().splitlines() or [""])[0][:200]
-    return InputError(f"{where}: {what} is damaged ({type(err).__name__}: {first}); {hint}")
 
 
 class ActivationStore:

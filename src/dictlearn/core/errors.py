@@ -32,8 +32,9 @@ def restore_hint(path: object) -> str:
     return "restore it with `dvc checkout`, or re-run the stage that writes it"
 
 
-def damaged(path: object, err: BaseException, what: str) -> InputError:
-    """One line for a file that exists but cannot be read."""
+def damaged(path: object, err: BaseException, what: str, hint: str | None = None) -> InputError:
+    """One line for a file that exists but cannot be read, and how to restore it (`hint`,
+    where its path does not say, e.g. a store at a URL)."""
     first = (str(err).strip().splitlines() or [""])[0][:200]
     return InputError(f"{path}: {what} is damaged ({type(err).__name__}: {first}); "
-                      + restore_hint(path))
+                      + (hint or restore_hint(path)))

@@ -1,7 +1,9 @@
 """Atomic outputs: everything is written to a temporary sibling and renamed into place.
 
 A stage killed mid-write (even with SIGKILL) leaves at most a `.tmp-*` sibling, never a
-file or folder that looks finished. Old outputs stay untouched until the new one is complete.
+file or folder that looks finished. Old outputs stay untouched until the new one is complete;
+a folder is swapped in two renames, and a kill between them leaves the old one as `.old-*`,
+which the next write to that path puts back or removes.
 """
 
 from __future__ import annotations
@@ -27,11 +29,18 @@ def _remove(path: Path) -> None:
 
 
 def clean_stale_tmp(path: str | Path) -> None:
-    """Remove `.name.tmp-*` siblings left by a killed earlier run."""
+    """Remove the `.name.tmp-*` siblings a killed earlier run left, and its `.name.old-*`:
+    put back in place when the kill came between a folder swap's two renames (`path` is
+    missing), removed otherwise."""
     path = Path(path)
     if path.parent.is_dir():
         for stale in path.parent.glob(f".{path.name}.tmp-*"):
             _remove(stale)
+        for old in sorted(path.parent.glob(f".{path.name}.old-*")):
+            if path.exists() or path.is_symlink():
+                _remove(old)
+            else:
+                os.replace(old, path)
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from dictlearn.core.outputs import atomic_path
+from dictlearn.core.outputs import atomic_path, clean_stale_tmp
 
 STATE = "state"
 NOTE = ("train_lm keeps its checkpoints here while it trains (dictlearn/lm/resume.py): a killed "
@@ -33,6 +33,11 @@ def run_key(*files: Path) -> str:
 
 
 class Checkpoints:
+    """A stage's checkpoints in its persist folder: when to save (`due`), one run's state
+    (`key`), and the note a finished run leaves. sae/resume.py and toy/resume.py subclass it."""
+
+    note = NOTE
+
     def __init__(self, folder: Path, key: str, every: int):
         self.folder, self.key, self.every = Path(folder), key, every
 
@@ -59,6 +64,7 @@ class Checkpoints:
     def load(self) -> dict[str, Any] | None:
         """The saved state, if there is one for this run (else None, and any stale one goes)."""
         folder = self.folder / STATE
+        clean_stale_tmp(folder)  # killed between a save's two renames: the previous one is back
         try:
             meta = json.loads((folder / "state.json").read_text(encoding="utf-8"))
             tensors = load_file(str(folder / "state.safetensors"))
@@ -93,7 +99,8 @@ class Checkpoints:
             shutil.copytree(state["live"], live_dir, dirs_exist_ok=True)
 
     def clear(self) -> None:
+        clean_stale_tmp(self.folder / STATE)  # what a kill in the middle of a save left
         shutil.rmtree(self.folder / STATE, ignore_errors=True)
         self.folder.mkdir(parents=True, exist_ok=True)
         if not (self.folder / "README").is_file():  # DVC tracks the folder: never empty
-            (self.folder / "README").write_text(NOTE, encoding="utf-8")
+            (self.folder / "README").write_text(self.note, encoding="utf-8")

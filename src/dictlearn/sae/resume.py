@@ -10,9 +10,7 @@ SAE an uninterrupted run ends with (CPU, fixed seed)."""
 
 from __future__ import annotations
 
-import shutil
-
-from dictlearn.lm.resume import STATE, Checkpoints
+from dictlearn.lm.resume import Checkpoints
 
 NOTE = ("train_sae keeps its checkpoints here while it trains (dictlearn/sae/resume.py): a "
         "killed run re-run with the same settings continues from the last one. A finished run "
@@ -20,11 +18,4 @@ NOTE = ("train_sae keeps its checkpoints here while it trains (dictlearn/sae/res
 
 
 class SAECheckpoints(Checkpoints):
-    def clear(self) -> None:
-        shutil.rmtree(self.folder / STATE, ignore_errors=True)
-        # and what a kill in the middle of a save's swap leaves (.state.old-<pid>, .tmp-<pid>)
-        for stale in self.folder.glob(f".{STATE}.*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        if not (self.folder / "README").is_file():  # DVC tracks the folder: never empty
-            (self.folder / "README").write_text(NOTE, encoding="utf-8")
+    note = NOTE

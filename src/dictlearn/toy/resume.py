@@ -9,7 +9,6 @@ atomically; a finished sweep leaves only a note, so a checkpoint is never an out
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,8 @@ PARAMS = ("W_in", "b_in", "W_out")
 class ToyCheckpoints(Checkpoints):
     """train_lm's checkpoints (where, when, which run's: lm/resume.py) holding a sweep's
     groups instead of one model."""
+
+    note = NOTE
 
     def __init__(self, folder: Path, key: str, every: int):
         super().__init__(folder, key, every)
@@ -83,11 +84,3 @@ class ToyCheckpoints(Checkpoints):
         if self.current is not None:
             parts.append(f"k={self.current['k']} after step {self.current['step']}")
         return ", ".join(parts) or None
-
-    def clear(self) -> None:
-        shutil.rmtree(self.folder / STATE, ignore_errors=True)
-        for stale in self.folder.glob(f".{STATE}.*"):  # what a kill mid-swap leaves
-            shutil.rmtree(stale, ignore_errors=True)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        if not (self.folder / "README").is_file():  # DVC tracks the folder: never empty
-            (self.folder / "README").write_text(NOTE, encoding="utf-8")
