@@ -199,3 +199,25 @@ def s3():
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+
+
+def kill_at_checkpoint(cmd: list[str], state: Path, ready, env: dict) -> dict:
+    """Run `cmd` and SIGKILL it once its checkpoint `state` (a state.json) satisfies
+    `ready(meta)`; returns the checkpoint it was killed at. Fails if the run ends first."""
+    import signal
+    import subprocess
+    import time
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        try:  # (absent for a moment while a save swaps it in)
+            meta = json.loads(state.read_text())
+        except (OSError, ValueError):
+            meta = None
+        if meta is not None and ready(meta):
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    assert proc.wait() == -signal.SIGKILL, "the run ended before a checkpoint could be killed"
+    return json.loads(state.read_text())

@@ -3,12 +3,10 @@ weights, metrics and curves of an uninterrupted run (CPU, fixed seed)."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
-from conftest import ROOT, TINY_LM
+from conftest import ROOT, TINY_LM, kill_at_checkpoint
 from dictlearn.lm.config import ModelSpec, TrainLMSettings
 
 CFG = TINY_LM.model_copy(update={"steps": 600, "eval_every": 100, "checkpoint_every": 50,
@@ -33,16 +31,8 @@ def test_a_killed_run_resumes_to_the_same_weights(prepared, tmp_path):
     subprocess.run(command(prepared, whole), check=True, capture_output=True, env=ENV)
     assert [p.name for p in (whole / "resume").iterdir()] == ["README"]  # nothing left over
 
-    proc = subprocess.Popen(command(prepared, killed), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=ENV)
     state = killed / "resume" / "state" / "state.json"
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        if state.is_file() and json.loads(state.read_text())["steps_done"] >= 100:
-            proc.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.01)
-    assert proc.wait() == -signal.SIGKILL, "the run ended before a checkpoint could be killed"
+    kill_at_checkpoint(command(prepared, killed), state, lambda m: m["steps_done"] >= 100, ENV)
     assert not (killed / "model").exists()  # killed: no finished output
     done = json.loads(state.read_text())["steps_done"]
     assert 100 <= done < CFG.steps

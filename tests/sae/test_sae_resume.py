@@ -4,14 +4,12 @@ across the checkpoint, BatchTopK with its running threshold."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, kill_at_checkpoint
 from sae_fixtures import run_for, sparse_store
 
 STEPS, EVERY = 1500, 150
@@ -42,16 +40,9 @@ def test_a_killed_sae_run_resumes_to_the_same_sae(acts, tmp_path, name):
     subprocess.run(command(acts, whole, name), check=True, capture_output=True, env=ENV)
     assert [p.name for p in (whole / "resume").iterdir()] == ["README"]  # nothing left over
 
-    proc = subprocess.Popen(command(acts, killed, name), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=ENV)
     state = killed / "resume" / "state" / "state.json"
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        if state.is_file() and json.loads(state.read_text())["steps_done"] >= 3 * EVERY:
-            proc.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.005)
-    assert proc.wait() == -signal.SIGKILL, "the run ended before a checkpoint could be killed"
+    kill_at_checkpoint(command(acts, killed, name), state,
+                       lambda m: m["steps_done"] >= 3 * EVERY, ENV)
     assert not (killed / "sae").exists()  # killed: no finished output
     done = json.loads(state.read_text())["steps_done"]
     assert 3 * EVERY <= done < STEPS

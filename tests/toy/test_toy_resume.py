@@ -4,12 +4,10 @@ weights, metrics and curves of an uninterrupted run (CPU, fixed seed)."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
-from conftest import ROOT, section
+from conftest import ROOT, kill_at_checkpoint, section
 from dictlearn.toy.config import Toy, ToySettings
 
 STEPS, EVERY = 1500, 100
@@ -31,20 +29,10 @@ def test_a_killed_sweep_resumes_to_the_same_weights(tmp_path):
     subprocess.run(command(whole), check=True, capture_output=True, env=ENV)
     assert [p.name for p in (whole / "resume").iterdir()] == ["README"]  # nothing left over
 
-    proc = subprocess.Popen(command(killed), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=ENV)
     state = killed / "resume" / "state" / "state.json"
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        try:  # the first group (k=16) done, the second (k=32) some checkpoints in
-            meta = json.loads(state.read_text())
-        except (OSError, ValueError):
-            meta = {}
-        if meta.get("done") and (meta.get("current") or {}).get("step", 0) >= 2 * EVERY:
-            proc.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.005)
-    assert proc.wait() == -signal.SIGKILL, "the run ended before a checkpoint could be killed"
+    # the first group (k=16) done, the second (k=32) some checkpoints in
+    kill_at_checkpoint(command(killed), state, lambda m: m["done"] and (
+        m["current"] or {}).get("step", 0) >= 2 * EVERY, ENV)
     assert not (killed / "toy").exists()  # killed: no finished output
     meta = json.loads(state.read_text())
     step = meta["current"]["step"]
