@@ -14,7 +14,7 @@ from dictlearn.toy.results import metrics_json, weights, write_curves, write_plo
 from dictlearn.lm.resume import run_key
 from dictlearn.toy.config import ToySettings
 from dictlearn.toy.resume import ToyCheckpoints
-from dictlearn.toy.train import Problem, measure, run_sweep
+from dictlearn.toy.train import Problem, matmul_dtype, measure, run_sweep
 
 
 @stage_main
@@ -37,6 +37,8 @@ def main() -> None:
         checkpoints = ToyCheckpoints(args.resume, run_key(args.settings), toy.checkpoint_every)
         if checkpoints.resumes():
             print(f"resuming from the checkpoint: {checkpoints.resumes()}")
+    dtype = matmul_dtype(toy.dtype, problem.device)  # auto: decided by this machine
+    print(f"toy@{args.sweep}: matmuls in {str(dtype)[6:]} on {problem.device}")
     t0 = time.perf_counter()
     members, groups = run_sweep(sweep, toy, problem, desc=f"toy@{args.sweep}",
                                 checkpoints=checkpoints)
@@ -54,7 +56,7 @@ def main() -> None:
         write_plots(tmp / "plots", sweep, rows)
         write_curves(tmp / "training.tsv", sweep, groups)
         write_json(tmp / "metrics.json", metrics_json(sweep, rows, toy.steps))
-        write_json(tmp / "timing.json", {"seconds": seconds})
+        write_json(tmp / "timing.json", {"seconds": seconds, "dtype": str(dtype)[6:]})
     for v, r in zip(sweep.values, rows):
         print(f"toy@{args.sweep} {sweep.vary}={v:<8g} loss {r['loss']:.4f}  monosemantic "
               f"{r['mono_neurons']:4d}/{members[0].k if sweep.vary != 'k' else int(v)} "

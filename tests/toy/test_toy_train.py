@@ -100,3 +100,18 @@ def test_hand_built_monosemantic_model_counts_as_fully_monosemantic():
     assert mono["loss"] < 1e-8
     assert poly["mono_neurons"] == N - 1 and poly["features_with_mono_neuron"] == N - 1
     assert poly["loss"] > 1e-4
+
+
+def test_auto_dtype_is_bf16_only_where_the_hardware_multiplies_it(monkeypatch):
+    """toy.dtype auto: bf16 on a CPU with native bf16 (or a GPU), float32 on one that would
+    emulate it (6.5× slower than fp32 on an AVX2-only CPU); explicit values are kept."""
+    import dictlearn.core.runtime as runtime
+    from dictlearn.toy.train import matmul_dtype
+
+    cpu = torch.device("cpu")
+    for native, want in ((True, torch.bfloat16), (False, torch.float32)):
+        monkeypatch.setattr(runtime, "cpu_has_bf16", lambda native=native: native)
+        assert matmul_dtype("auto", cpu) == want
+        assert matmul_dtype("float32", cpu) == torch.float32
+        assert matmul_dtype("bfloat16", cpu) == torch.bfloat16
+    assert matmul_dtype("auto", torch.device("cuda")) == torch.bfloat16

@@ -77,8 +77,10 @@ class ToyRun(Strict):
     steps: PositiveInt
     seed: int
     # bfloat16: the three k×N matmuls in bf16 (fp32 weights and optimizer): 2.4× faster on
-    # AVX-512-BF16 CPUs; float32 for bit-level comparisons
-    dtype: Literal["float32", "bfloat16"]
+    # AVX-512-BF16 CPUs, but emulated and 6.5× slower than fp32 on an AVX2-only CPU; auto: bf16
+    # where the hardware multiplies it natively (a GPU, AVX512-BF16/AMX), float32 elsewhere;
+    # float32 for bit-level comparisons
+    dtype: Literal["auto", "float32", "bfloat16"]
     eval_batch: PositiveInt  # held-out samples for the final loss
     threads: NonNegativeInt  # torch threads (0: torch's default)
     device: Device

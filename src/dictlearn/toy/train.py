@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from tqdm import tqdm
 
+from dictlearn.core.runtime import use_bf16
 from dictlearn.toy.config import ToyMember as Member, ToyRun as Toy, ToySweep as Sweep
 from dictlearn.toy.data import (SparseBatch, feature_probabilities, random_embedder,
                                 sample_sparse)
@@ -24,6 +25,13 @@ from dictlearn.toy.model import (Lamb, Params, Target, Workspace, cosine_factor,
                                  single_feature_activations, stack)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def matmul_dtype(setting: str, device: torch.device) -> torch.dtype:
+    """toy.dtype resolved on this machine: auto is bf16 where it is native (use_bf16)."""
+    if setting == "auto":
+        return torch.bfloat16 if use_bf16("auto", device) else torch.float32
+    return DTYPES[setting]
 
 
 @contextlib.contextmanager
@@ -106,7 +114,7 @@ def train_group(members: list[Member], problem: Problem, toy: Toy, steps: int, b
     lr = torch.tensor([m.lr for m in members], device=dev)
     keep = 1 - torch.tensor([m.decay * m.lr for m in members], device=dev)[:, None]
     l1 = torch.tensor([m.l1 for m in members], device=dev)
-    opt, dtype, ws = Lamb(params.tensors()), DTYPES[toy.dtype], Workspace()
+    opt, dtype, ws = Lamb(params.tensors()), matmul_dtype(toy.dtype, dev), Workspace()
     result = GroupResult([], params)
     start, before = 0, 0.0
     cur = checkpoints.current if checkpoints is not None else None
