@@ -149,3 +149,32 @@ def test_a_dictionary_family_gets_a_row_per_family(tmp_path):
         "| dictionary family text-topk, each member against the one before | text-topk-x2: mean "
         "best cosine 0.710, children 0.500 of its live features, 120 parents split; "
         "text-topk-x4: mean best cosine –, children – of its live features, 0 parents split |")
+
+
+def test_culture_task_probe_ranks_tasks_alone_then_mixes(tmp_path):
+    (tmp_path / "bench").mkdir()
+    assert "no metrics/bench/culture_tasks.json" in results.culture_tasks(tmp_path)
+
+    def task(acc, cells, copy):
+        return {"quiz_greedy": [[100, acc / 2], [200, acc]], "accuracy_greedy": acc,
+                "cell_accuracy_greedy": cells, "cell_accuracy_copy": copy}
+
+    def run(**per_task):
+        return {"tasks": list(per_task), "steps": 2, "seed": 0, "train_tokens": 200,
+                "minutes": 2.5, "by_order": {"0": 0.1, "1": 0.5, "2": 0.2, "3": 0.4},
+                "per_task": per_task}
+
+    (tmp_path / "bench" / "culture_tasks.json").write_text(json.dumps({
+        "recipe": {"profile": "default.yaml", "batch_size": 16, "eval_per_task": 100},
+        "machine": {"cores": 2},
+        "runs": {"grow@2/seed0": run(grow=task(0.0, 0.9, 0.8)),
+                 "fill@2/seed0": run(fill=task(0.0, 0.9, 0.6)),
+                 "fill+grow@2/seed0": run(fill=task(0.5, 0.99, 0.6), grow=task(0.2, 0.95, 0.8))}}))
+    table = results.culture_tasks(tmp_path).splitlines()
+    assert "2 cores" in table[0] and "100 held-out" in table[0]
+    # alone, most of the copy answer's errors removed first (fill 0.75, grow 0.50); then mixes
+    assert table[4] == ("| alone | 200 | fill | 0.00 | 0.900 (0.600) | 0.75 | 0.00 | "
+                        "0.10 / 0.50 / 0.20 / 0.40 | 2.5 |")
+    assert table[5].startswith("| alone | 200 | grow | 0.00 | 0.900 (0.800) | 0.50 |")
+    assert table[6].startswith("| fill + grow | 200 | fill | 0.50 |")
+    assert table[7] == "|  |  | grow | 0.20 | 0.950 (0.800) | 0.75 | 0.10 |  |  |"

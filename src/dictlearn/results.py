@@ -380,9 +380,48 @@ def bench_culture_gen(b: dict) -> str:
     return "\n".join(out)
 
 
+def _learnt(t: dict) -> float | None:
+    """Share of the copy answer's wrong cells that the model gets right: 0 before it learns
+    anything of the rule, 1 when every cell is right."""
+    cell, copy = t.get("cell_accuracy_greedy"), t.get("cell_accuracy_copy")
+    return None if cell is None or copy is None or copy >= 1 else (cell - copy) / (1 - copy)
+
+
+def culture_tasks(metrics: Path) -> str:
+    """bench/culture_tasks.py: culture tasks trained alone (most learnt first), then mixes."""
+    b = _json(metrics / "bench" / "culture_tasks.json")
+    if not b.get("runs"):
+        return "(no metrics/bench/culture_tasks.json yet: run `python bench/culture_tasks.py`)"
+    rec, m = b["recipe"], b.get("machine", {})
+    rows = ["| trained on | tokens | task | greedy quiz accuracy | cell accuracy (copying the "
+            "other grid) | copy errors removed | quiz accuracy on the way | per order "
+            "0 / 1 / 2 / 3 | minutes |", "|---|---|---|---|---|---|---|---|---|"]
+
+    def rank(item):
+        r = item[1]
+        t = next(iter(r["per_task"].values()))
+        return (len(r["tasks"]), r["steps"], -(t["accuracy_greedy"] or 0), -(_learnt(t) or 0))
+
+    for _, r in sorted(b["runs"].items(), key=rank):
+        orders = " / ".join(_f(r["by_order"].get(str(o)), 2) for o in range(4))
+        mix = "alone" if len(r["tasks"]) == 1 else " + ".join(r["tasks"])
+        head = [mix, f"{r['train_tokens']:,}"]
+        for task, t in r["per_task"].items():
+            way = ", ".join(f"{v:.2f}" for _, v in t["quiz_greedy"][:-1]) or "–"
+            cells = f"{_f(t['cell_accuracy_greedy'], 3)} ({_f(t.get('cell_accuracy_copy'), 3)})"
+            tail = [orders, f"{r['minutes']:.1f}"] if head[0] else ["", ""]
+            rows.append("| " + " | ".join([*head, task, _f(t["accuracy_greedy"], 2), cells,
+                                            _f(_learnt(t), 2), way, *tail]) + " |")
+            head = ["", ""]
+    return "\n".join([
+        f"The {rec['profile']} culture recipe, batch {rec['batch_size']}, "
+        f"{rec['eval_per_task']} held-out quizzes per task; minutes on {m.get('cores', '?')} "
+        "cores, data generation and evaluation included:", "", *rows])
+
+
 BLOCKS = {"results": render, "bench-train-lm": bench_train_lm,
           "bench-cache-acts": bench_cache_acts, "bench-sae": bench_sae, "bench-toy": bench_toy,
-          "bench-culture-gen": bench_culture_gen}
+          "bench-culture-gen": bench_culture_gen, "culture-tasks": culture_tasks}
 
 
 def render_blocks(text: str, metrics: Path) -> str:
