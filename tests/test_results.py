@@ -46,7 +46,7 @@ def test_culture_models_get_a_table_of_quiz_accuracy_per_task(tmp_path):
 def test_each_tasks_curve_is_extrapolated_to_its_target_and_orders_get_a_table(tmp_path):
     import math
 
-    from dictlearn.results import order_table, reach_table, tokens_to
+    from dictlearn.results import models_table, order_table, reach_table, tokens_to
 
     # logit(acc) = -40 + 2.5 ln(tokens): 0.44 at 8M tokens, 0.9 at exp((ln 9 + 40) / 2.5)
     law = [(t, 1 / (1 + math.exp(40 - 2.5 * math.log(t)))) for t in (2e6, 4e6, 6e6, 8e6)]
@@ -65,13 +65,16 @@ def test_each_tasks_curve_is_extrapolated_to_its_target_and_orders_get_a_table(t
         "train_tokens": 8_000_000, "accuracy_frame_greedy": law[-1][1],
         "accuracy_detect_greedy": 0.3, "accuracy_replace_color_greedy": 0.95,
         **{f"accuracy_order{i}_greedy": i / 10 for i in range(4)}}))
-    (run / "timing.json").write_text(json.dumps({"train_seconds": 400.0}))  # 20k tokens/s
+    # resumed at half way: the seconds time half the tokens, at the 20k tokens/s measured
+    (run / "timing.json").write_text(json.dumps({"train_seconds": 200.0,
+                                                 "train_tokens_per_s": 20_000.0}))
     need = tokens_to(law)
     assert reach_table(tmp_path) == [
         "| model | detect | frame | grow | replace_color |", "|---|---|---|---|---|",
         f"| culture-0 | not rising | {need / 1e6:,.0f}M tokens, {need / 2e4 / 60:,.0f} min | "
         "> 100× its tokens | reached (0.95) |"]
     assert order_table(tmp_path)[2] == "| culture-0 | 0.00 | 0.10 | 0.20 | 0.30 |"
+    assert models_table(tmp_path)[2].endswith("| 8,000,000 | 6.7 |")  # all 8M tokens' minutes
 
 
 def test_the_culture_loop_row_gives_each_generation(tmp_path):

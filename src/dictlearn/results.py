@@ -27,6 +27,15 @@ def _minutes(seconds: object) -> str:
     return "–" if seconds is None else f"{seconds / 60:.1f}"
 
 
+def _lm_rate(m: dict, t: dict) -> float | None:
+    """A model's training tokens/s. A resumed run's train_seconds time only the steps after
+    its checkpoint, while its rate is measured over those same steps: the rate holds."""
+    if t.get("train_tokens_per_s"):
+        return t["train_tokens_per_s"]
+    return m["train_tokens"] / t["train_seconds"] if t.get("train_seconds") and m.get(
+        "train_tokens") else None
+
+
 def models_table(metrics: Path) -> list[str]:
     rows = ["| model | validation loss | domain measure | train tokens | train minutes |",
             "|---|---|---|---|---|"]
@@ -40,8 +49,10 @@ def models_table(metrics: Path) -> list[str]:
         else:
             measure = ", ".join(f"{k.removeprefix('val_loss_')} {_f(v)}" for k, v in m.items()
                                 if k.startswith("val_loss_"))
+        rate = _lm_rate(m, t)  # minutes for all its tokens, resumed or not
         rows.append(f"| {folder.parent.name} | {_f(m.get('val_loss'))} | {measure} | "
-                    f"{m.get('train_tokens', '–'):,} | {_minutes(t.get('train_seconds'))} |")
+                    f"{m.get('train_tokens', '–'):,} | "
+                    f"{_minutes(m['train_tokens'] / rate if rate else None)} |")
     return rows
 
 
@@ -115,7 +126,7 @@ def reach_table(metrics: Path, target: float = 0.9) -> list[str]:
         tasks = sorted(q.stem for q in path.glob("*.tsv") if q.stem != "all")
         if not rows:
             rows = ["| model | " + " | ".join(tasks) + " |", "|---" * (len(tasks) + 1) + "|"]
-        rate = m.get("train_tokens", 0) / t["train_seconds"] if t.get("train_seconds") else None
+        rate = _lm_rate(m, t)
         cells = []
         for task in tasks:
             curve, final = _curve(path / f"{task}.tsv"), m.get(f"accuracy_{task}_greedy")
