@@ -1,9 +1,9 @@
 """Which culture tasks a small model learns fastest: each task trained alone, at the same
 tokens, with the default profile's culture recipe, through the pipeline's own `prepare` and
 `train_lm` stage scripts (so grid positions, the answer-weighted loss and the held-out
-evaluation are exactly the pipeline's). The figures choose `prepare.culture.tasks`: the
-issue asks for three tasks a CPU model solves; a task that is far behind replace_color here
-is far behind in the mix too.
+evaluation are exactly the pipeline's). The figures inform `prepare.culture.tasks`, but
+how fast a task picks up its rule alone does not predict whole-quiz accuracy in a mix (tasks
+that change few cells get whole quizzes right sooner): a candidate mix is checked with --mix.
 
     python bench/culture_tasks.py [--tasks frame detect] [--steps 300]   # each task alone
     python bench/culture_tasks.py --mix replace_color fill scale --steps 2500  # one mix
@@ -31,15 +31,14 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from timing import load_average, machine  # noqa: E402  (bench/timing.py)
 from dictlearn.core.outputs import write_json  # noqa: E402
+from dictlearn.results import _curve as results_curve  # noqa: E402
 from dictlearn.domains.culture.tasks import TASKS, generate  # noqa: E402
 
 
 def _curve(path: Path) -> list[list[float]]:
-    """A dvclive curve (step = training tokens, value) as [[tokens, value], ...]."""
-    if not path.is_file():
-        return []
-    rows = [line.split("\t") for line in path.read_text().splitlines()[1:]]
-    return [[int(r[0]), round(float(r[1]), 4)] for r in rows]
+    """A dvclive curve (step = training tokens, value) as [[tokens, value], ...] (read as the
+    README's reach table reads it)."""
+    return [[int(t), round(v, 4)] for t, v in results_curve(path)] if path.is_file() else []
 
 
 def copy_baseline(task: str, n: int = 2000, seed: int = 0) -> float:

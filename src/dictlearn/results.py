@@ -49,7 +49,7 @@ def models_table(metrics: Path) -> list[str]:
         else:
             measure = ", ".join(f"{k.removeprefix('val_loss_')} {_f(v)}" for k, v in m.items()
                                 if k.startswith("val_loss_"))
-        rate = _lm_rate(m, t)  # minutes for all its tokens, resumed or not
+        rate = _lm_rate(m, t) if m.get("train_tokens") else None  # all its tokens' minutes
         rows.append(f"| {folder.parent.name} | {_f(m.get('val_loss'))} | {measure} | "
                     f"{m.get('train_tokens', '–'):,} | "
                     f"{_minutes(m['train_tokens'] / rate if rate else None)} |")
