@@ -13,7 +13,8 @@ from dictlearn.core.outputs import write_text
 from dictlearn.core.runtime import stage_main
 from dictlearn.lm.config import check_compilers
 from dictlearn.params import load_params
-from dictlearn.params.disk import acts_plan, check_disk, describe, gb, memory_line
+from dictlearn.params.disk import acts_plan, check_disk, describe, gb
+from dictlearn.params.memory import memory_lines
 from dictlearn.params.resolve import stage_settings
 
 
@@ -45,7 +46,8 @@ def main() -> None:
     print(f"activation stores (at most){f', at {url}' if url else ''}:\n  "
           + "\n  ".join(describe(plan))
           + ("" if url else f"\n  still to write, with DVC's cache copy: {gb(need)}")
-          + "\n" + memory_line(params))
+          + "\nmemory, by estimate (fp32; less under bf16 autocast):\n  "
+          + "\n  ".join(memory_lines(params)))
 
 
 if __name__ == "__main__":

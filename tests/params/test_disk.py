@@ -35,14 +35,3 @@ def test_a_disk_too_small_is_refused_naming_path_and_shortfall(tmp_path, monkeyp
     (tmp_path / ".dvc").mkdir()
     (tmp_path / ".dvc" / "config").write_text("[cache]\n    type = hardlink,symlink\n")
     assert disk.check_disk(plan, tmp_path) == plan["text"][1]
-
-
-def test_the_largest_sae_and_its_memory_are_named():
-    p = parse_params(profile("default"))
-    line = disk.memory_line(p)
-    run = p.sae_settings("text-topk-x4")  # 4 × 768 latents on the 768-wide MLP: the largest
-    expected = disk.sae_memory(768, 3072, run.trainer.batch_size,
-                               run.trainer.buffer_chunks * p.cache_acts.chunk_rows)
-    assert line.startswith(f"train_sae@text-topk-x4: ≈ {disk.gb(expected)} of memory")
-    # weights, gradients and Adam's moments: 16 bytes a parameter
-    assert disk.sae_memory(10, 20, 0, 0) == 16 * (2 * 10 * 20 + 20 + 10)

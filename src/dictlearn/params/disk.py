@@ -1,7 +1,6 @@
 """What a profile will take, said by check_params before any stage runs: the activation
 stores on disk (checked against the free space: on the gpu profile they are the bulk of the
-run's disk, and running out hours into `cache_acts` loses the hours) and the largest of the
-SAEs' memory (an estimate)."""
+run's disk, and running out hours into `cache_acts` loses the hours). Memory: params/memory.py."""
 
 from __future__ import annotations
 
@@ -11,9 +10,7 @@ from pathlib import Path
 
 from dictlearn.acts.config import store_bytes
 from dictlearn.core.errors import ParamsError
-from dictlearn.lm.sites import hook_name
 from dictlearn.params.schema import Params
-
 
 
 def copies(root: Path) -> int:
@@ -61,25 +58,3 @@ def check_disk(plan: dict[str, tuple[dict[str, int], int]], root: Path) -> int:
             "cache_acts.max_tokens" + (", or let DVC's cache link instead of copying (`dvc "
                                        "config cache.type hardlink,symlink`)" if n == 2 else ""))
     return n * pending
-
-
-def sae_memory(d_in: int, d_sae: int, batch: int, buffer_rows: int) -> int:
-    """≈ bytes train_sae holds: fp32 weights, gradients and Adam's two moments (16 bytes a
-    parameter), the encoder's pre-activations, activations and their gradients for a batch,
-    and the reader's two float16 shuffle buffers."""
-    return (16 * (2 * d_in * d_sae + d_sae + d_in) + 3 * 4 * batch * d_sae
-            + 2 * 2 * buffer_rows * d_in)
-
-
-def memory_line(p: Params) -> str:
-    """The profile's largest train_sae, by estimated memory."""
-    saes = {}
-    for name in p.saes:
-        run = p.sae_settings(name)
-        width = p.model_hooks(run.model)[hook_name(run.sae.site, run.sae.layer)]
-        rows = run.trainer.buffer_chunks * p.cache_acts.chunk_rows
-        share = run.trainer.batch_size // run.trainer.processes
-        saes[name] = sae_memory(width, run.sae.d_sae, share, rows)
-    big = max(saes, key=saes.get)
-    return (f"train_sae@{big}: ≈ {gb(saes[big])} of memory per process, the most of the "
-            f"{len(saes)} SAEs (weights, gradients, Adam, a batch, the shuffle buffers)")
