@@ -86,12 +86,15 @@ def test_the_culture_loop_row_gives_each_generation(tmp_path):
             "generation_1": {"made_quizzes": 1, "generated": 64, "trivial": 3, "kept": 5,
                              "kept_total": 5, "accuracy": acc},
             "generation_2": {"made_quizzes": 1, "generated": 32, "trivial": 0, "kept": 2,
-                             "kept_total": 7, "accuracy": {m: {"all": 0.5} for m in acc}}}
+                             "kept_total": 7, "accuracy": {m: {"all": 0.5} for m in acc},
+                             "by_model": {"culture-0": {"understood": 0.25},
+                                          "culture-1": {"understood": 0.5}}}}
     (tmp_path / "culture_loop").mkdir()
     (tmp_path / "culture_loop/metrics.json").write_text(json.dumps(loop))
     assert studies_table(tmp_path)[2] == (
-        "| culture loop (2 generations) | quizzes kept of written, per generation: 5 of 64, "
-        "2 of 32; mean held-out accuracy 0.300 before, 0.500 after re-training |")
+        "| culture loop (2 generations) | quizzes kept of written, per generation: 5 of 64 "
+        "(3 trivial), 2 of 32 (0 trivial); the largest share of them a model understands "
+        "0.500; mean held-out accuracy 0.300 before, 0.500 after re-training |")
     (tmp_path / "folder").mkdir()
     (tmp_path / "folder/index.html").write_text("<p>quizzes</p>")
     (tmp_path / "site").mkdir()
@@ -181,3 +184,26 @@ def test_culture_task_probe_ranks_tasks_alone_then_mixes(tmp_path):
     assert table[5].startswith("| alone | 200 | grow | 0.00 | 0.900 (0.800) | 0.50 |")
     assert table[6].startswith("| fill + grow | 200 | fill | 0.50 |")
     assert table[7] == "|  |  | grow | 0.20 | 0.950 (0.800) | 0.75 | 0.10 |  |  |"
+
+
+def test_headline_ranges_span_the_models_and_split_inverse_from_forward_orders(tmp_path):
+    from dictlearn.results import headline_table
+
+    for i, (acc, frame, inv, fwd) in enumerate(((0.4, 0.5, 0.8, 0.1), (0.6, 0.95, 0.9, 0.3))):
+        run = tmp_path / f"culture-{i}/train_lm"
+        run.mkdir(parents=True)
+        (run / "metrics.json").write_text(json.dumps({
+            "accuracy_greedy": acc, "accuracy_t1": acc / 2, "accuracy_frame_greedy": frame,
+            "cell_accuracy_frame_greedy": 0.99, "train_tokens": 600_000,
+            **{f"accuracy_order{o}_greedy": inv if o in (1, 3) else fwd for o in range(4)}}))
+        (run / "timing.json").write_text(json.dumps({"train_tokens_per_s": 1000.0 * (i + 1)}))
+    rows = headline_table(tmp_path)
+    assert "| culture models (2), greedy quiz accuracy, all tasks | 0.40–0.60 |" in rows
+    assert "| the same at temperature 1 | 0.20–0.30 |" in rows
+    assert "| greedy, frame | 0.50–0.95 |" in rows
+    # (f(A), A, f(B), B) and (f(B), B, f(A), A) ask for a grid before the rule
+    assert "| greedy, inverse orders (1, 3) | 0.80–0.90 |" in rows
+    assert "| greedy, forward orders (0, 2) | 0.10–0.30 |" in rows
+    assert "| model and task at ≥ 0.9 greedy | culture-1 frame |" in rows
+    assert "| culture train minutes per model | 5.0–10.0 |" in rows
+    assert headline_table(tmp_path / "nothing") == []

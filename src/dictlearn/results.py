@@ -180,13 +180,20 @@ def studies_table(metrics: Path) -> list[str]:
                         f"{_f(u[kind]['universal_share'])}, mean best correlation "
                         f"{_f(u[kind]['mean_best_correlation'])} |")
     loop = _json(metrics / "culture_loop" / "metrics.json")
-    gens = [v for k, v in sorted(loop.items()) if k.startswith("generation_") and k != "generation_0"]
+    gens = [loop[f"generation_{i}"] for i in range(1, len(loop))
+            if f"generation_{i}" in loop]
     if loop.get("enabled") and gens:
-        per_gen = ", ".join(f"{g.get('kept', 0)} of {g.get('generated', 0)}" for g in gens)
+        per_gen = ", ".join(f"{g.get('kept', 0)} of {g.get('generated', 0)} "
+                            f"({g.get('trivial', 0)} trivial)" for g in gens)
+        understood = [b.get("understood", 0.0) for g in gens
+                      for b in g.get("by_model", {}).values()]
         acc = [sum(a["all"] for a in g["accuracy"].values()) / len(g["accuracy"])
                for g in (loop["generation_0"], gens[-1])]
         rows.append(f"| culture loop ({len(gens)} generations) | quizzes kept of written, per "
-                    f"generation: {per_gen}; mean held-out accuracy {_f(acc[0])} before, "
+                    f"generation: {per_gen}; "
+                    + (f"the largest share of them a model understands {_f(max(understood))}; "
+                       if understood else "")
+                    + f"mean held-out accuracy {_f(acc[0])} before, "
                     f"{_f(acc[1])} after re-training |")
     for family, pairs in _json(metrics / "families" / "metrics.json").items():
         per = "; ".join(f"{large}: mean best cosine {_f(m['mean_best_cosine'])}, children "
@@ -203,8 +210,62 @@ def studies_table(metrics: Path) -> list[str]:
     return rows if len(rows) > 2 else []
 
 
+def _span(values: list[float], fmt: str = "{:.2f}") -> str:
+    lo, hi = min(values), max(values)
+    lo, hi = fmt.format(lo), fmt.format(hi)
+    return lo if lo == hi else f"{lo}–{hi}"
+
+
+def headline_table(metrics: Path) -> list[str]:
+    """The ranges the README's prose speaks of, over the culture models and the SAEs."""
+    from dictlearn.domains.culture.tasks import GRIDS, ORDERS, POSED_ORDERS
+
+    rows = ["| figure | over the run |", "|---|---|"]
+    culture = {}
+    for path in sorted(metrics.glob("*/train_lm/metrics.json")):
+        m = _json(path)
+        if "accuracy_greedy" in m:
+            culture[path.parent.parent.name] = (m, _json(path.parent / "timing.json"))
+    if culture:
+        ms = [m for m, _ in culture.values()]
+        n = len(ms)
+        rows.append(f"| culture models ({n}), greedy quiz accuracy, all tasks | "
+                    f"{_span([m['accuracy_greedy'] for m in ms])} |")
+        rows.append(f"| the same at temperature 1 | {_span([m['accuracy_t1'] for m in ms])} |")
+        tasks = [k.removeprefix("accuracy_").removesuffix("_greedy") for k in ms[0]
+                 if k.startswith("accuracy_") and k.endswith("_greedy")
+                 and not k.startswith("accuracy_order") and k != "accuracy_greedy"]
+        for task in tasks:
+            rows.append(f"| greedy, {task} | {_span([m[f'accuracy_{task}_greedy'] for m in ms])} |")
+        # inverse orders: the answer is a grid before the rule (A or B), not after it
+        inverse = [o for o in POSED_ORDERS if not GRIDS[ORDERS[o][-1]].startswith("f_")]
+        for name, group in (("inverse", inverse),
+                            ("forward", [o for o in POSED_ORDERS if o not in inverse])):
+            vals = [m[f"accuracy_order{o}_greedy"] for m in ms for o in group
+                    if f"accuracy_order{o}_greedy" in m]
+            if vals:
+                rows.append(f"| greedy, {name} orders ({', '.join(map(str, group))}) | "
+                            f"{_span(vals)} |")
+        reached = sorted(f"{name} {t}" for name, (m, _) in culture.items() for t in tasks
+                         if m[f"accuracy_{t}_greedy"] >= 0.9)
+        rows.append(f"| model and task at ≥ 0.9 greedy | {', '.join(reached) or 'none'} |")
+        minutes = [m["train_tokens"] / r / 60 for m, t in culture.values()
+                   if m.get("train_tokens") and (r := _lm_rate(m, t))]
+        if minutes:
+            rows.append(f"| culture train minutes per model | {_span(minutes, '{:.1f}')} |")
+    freq = [_json(p) for p in sorted((metrics / "saes").glob("*/eval/metrics.json"))]
+    r2 = [m["rank_frequency_r2"] for m in freq if m.get("rank_frequency_r2") is not None]
+    if r2:
+        rows.append(f"| R² of the rank-frequency line, {len(r2)} SAEs | {_span(r2)} |")
+    return rows if len(rows) > 2 else []
+
+
 def render(metrics: Path) -> str:
-    parts = ["Models:", "", *models_table(metrics)]
+    parts = []
+    headline = headline_table(metrics)
+    if headline:
+        parts += ["At a glance (the ranges the text below speaks of):", "", *headline, ""]
+    parts += ["Models:", "", *models_table(metrics)]
     quizzes = quiz_table(metrics)
     if quizzes:
         parts += ["", "Culture models, greedy quiz accuracy per task on held-out quizzes (cell "
