@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT, kill_at_checkpoint
 from sae_fixtures import run_for, sparse_store
 
-STEPS, EVERY = 1500, 150
+STEPS, EVERY = 600, 60
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
