@@ -56,6 +56,7 @@ bench: $(VENV)/.installed
 	$(RUN) python bench/culture_gen.py $(if $(CULTURE_REFERENCE),--reference $(CULTURE_REFERENCE))
 	$(RUN) python bench/sae_train.py
 	$(RUN) python bench/toy_sweep.py $(if $(TOY_REFERENCE),--authors $(TOY_REFERENCE))
+	$(RUN) python bench/ci_repro.py
 	$(RUN) python -m dictlearn.results
 
 clean-venv:

@@ -207,3 +207,20 @@ def test_headline_ranges_span_the_models_and_split_inverse_from_forward_orders(t
     assert "| model and task at ≥ 0.9 greedy | culture-1 frame |" in rows
     assert "| culture train minutes per model | 5.0–10.0 |" in rows
     assert headline_table(tmp_path / "nothing") == []
+
+
+def test_ci_repro_bench_gives_seconds_by_kind_beside_start_up(tmp_path):
+    (tmp_path / "bench").mkdir()
+    assert "no metrics/bench/ci_repro.json" in results.bench_ci_repro(tmp_path)
+    (tmp_path / "bench" / "ci_repro.json").write_text(json.dumps({
+        "repro_seconds": 200.4, "target_seconds": 180.0, "meets_target": False, "stages": 3,
+        "seconds_by_kind": {"train_sae": 24.0, "report": 9.5},
+        "startup_seconds": {"train_sae": 4.0, "report": 7.0}, "startup_floor_seconds": 15.0,
+        "startup_share": 0.075, "dvc_status_seconds": {"libyaml": 2.0, "pure_python": 3.0},
+        "dvc_status_speedup_libyaml": 1.5,
+        "stage_seconds": {"train_sae@a": 12.0, "train_sae@b": 12.0, "report": 9.5},
+        "machine": {"cores": 2, "load_before": 0.5, "load_after": 1.1}}))
+    block = results.bench_ci_repro(tmp_path)
+    assert "| train_sae | 2 | 24.0 | 4.0 |" in block and "| report | 1 | 9.5 | 7.0 |" in block
+    assert "200 s in all (target 180 s)" in block and "15 s of it (8%)" in block
+    assert "2.00 s with libyaml, 3.00 s" in block and "(1.50×;" in block

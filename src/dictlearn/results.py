@@ -10,8 +10,9 @@ import math
 import sys
 from pathlib import Path
 
-from dictlearn.results_bench import (_f, _json, bench_cache_acts, bench_culture_gen,  # noqa: F401
-                                     bench_sae, bench_toy, bench_train_lm, culture_tasks)
+from dictlearn.results_bench import (_f, _json, bench_cache_acts, bench_ci_repro,  # noqa: F401
+                                     bench_culture_gen, bench_sae, bench_toy, bench_train_lm,
+                                     culture_tasks)
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -283,7 +284,8 @@ def render(metrics: Path) -> str:
 
 BLOCKS = {"results": render, "bench-train-lm": bench_train_lm,
           "bench-cache-acts": bench_cache_acts, "bench-sae": bench_sae, "bench-toy": bench_toy,
-          "bench-culture-gen": bench_culture_gen, "culture-tasks": culture_tasks}
+          "bench-culture-gen": bench_culture_gen, "bench-ci-repro": bench_ci_repro,
+          "culture-tasks": culture_tasks}
 
 
 def render_blocks(text: str, metrics: Path) -> str:

@@ -180,6 +180,28 @@ def bench_culture_gen(b: dict) -> str:
     return "\n".join(out)
 
 
+@_bench_block("ci_repro", "bench/ci_repro.py", "startup_seconds")
+def bench_ci_repro(b: dict) -> str:
+    """bench/ci_repro.py: the ci profile's `dvc repro` by kind of stage, beside each process's
+    start-up (its module-level imports), and `dvc status` with and without libyaml."""
+    m, counts = b["machine"], {}
+    for name in b["stage_seconds"]:
+        counts[name.split("@")[0]] = counts.get(name.split("@")[0], 0) + 1
+    rows = ["| stage | processes | seconds | start-up per process (s) |", "|---|---|---|---|"]
+    rows += [f"| {kind} | {counts[kind]} | {s:.1f} | {b['startup_seconds'][kind]:.1f} |"
+             for kind, s in b["seconds_by_kind"].items()]
+    st = b["dvc_status_seconds"]
+    return "\n".join([
+        f"One `dvc repro` of the ci profile from nothing ({b['stages']} stages), {m['cores']} "
+        f"cores, load {m['load_before']} before and {m['load_after']} after:", "", *rows, "",
+        f"{b['repro_seconds']:.0f} s in all (target {b['target_seconds']:.0f} s); the "
+        f"processes' start-up alone is {b['startup_floor_seconds']:.0f} s of it "
+        f"({b['startup_share']:.0%}). `dvc status` of the finished run: {st['libyaml']:.2f} s "
+        f"with libyaml, {st['pure_python']:.2f} s with ruamel's pure-Python parser "
+        f"({b['dvc_status_speedup_libyaml']:.2f}×; best of {b.get('rounds', 3)} alternating "
+        "rounds)."])
+
+
 def _learnt(t: dict) -> float | None:
     """Share of the copy answer's wrong cells that the model gets right: 0 before it learns
     anything of the rule, 1 when every cell is right."""
