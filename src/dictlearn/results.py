@@ -50,15 +50,20 @@ def models_table(metrics: Path) -> list[str]:
     return rows
 
 
+def quiz_tasks(m: dict) -> list[str]:
+    """The tasks a culture model's metrics give quiz accuracy for (accuracy_<task>_greedy), in
+    their order; not the overall figure or the per-order ones."""
+    return [k.removeprefix("accuracy_").removesuffix("_greedy") for k in m
+            if k.startswith("accuracy_") and k.endswith("_greedy")
+            and not k.startswith("accuracy_order") and k != "accuracy_greedy"]
+
+
 def quiz_table(metrics: Path) -> list[str]:
     """Culture models: greedy quiz accuracy per task (cell accuracy in brackets)."""
     found = {}
     for path in sorted(metrics.glob("*/train_lm/metrics.json")):
         m = _json(path)
-        tasks = [k.removeprefix("cell_accuracy_").removesuffix("_greedy") for k in m
-                 if k.startswith("cell_accuracy_") and k.endswith("_greedy")
-                 and k != "cell_accuracy_greedy"]
-        if tasks:
+        if tasks := quiz_tasks(m):
             found[path.parent.parent.name] = (m, tasks)
     if not found:
         return []
@@ -226,9 +231,7 @@ def headline_table(metrics: Path) -> list[str]:
         rows.append(f"| culture models ({n}), greedy quiz accuracy, all tasks | "
                     f"{_span([m['accuracy_greedy'] for m in ms])} |")
         rows.append(f"| the same at temperature 1 | {_span([m['accuracy_t1'] for m in ms])} |")
-        tasks = [k.removeprefix("accuracy_").removesuffix("_greedy") for k in ms[0]
-                 if k.startswith("accuracy_") and k.endswith("_greedy")
-                 and not k.startswith("accuracy_order") and k != "accuracy_greedy"]
+        tasks = quiz_tasks(ms[0])
         for task in tasks:
             rows.append(f"| greedy, {task} | {_span([m[f'accuracy_{task}_greedy'] for m in ms])} |")
         # inverse orders: the answer is a grid before the rule (A or B), not after it
