@@ -21,7 +21,11 @@ from dictlearn.lm.config import TrainLM
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-# under pytest-xdist (`make test` runs two workers) each worker gets one of the two cores
+# under pytest-xdist (`make test` runs two workers) each worker gets one of the two cores, and
+# so does every process it starts (stages, `dvc repro`, the sweep's queue workers): with two
+# OpenMP threads each, four such processes on two cores spend their time waiting at barriers
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else
                       min(2, torch.get_num_threads()))
 

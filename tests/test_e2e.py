@@ -175,7 +175,8 @@ def changed_by(repo: Path, edit: str, monkeypatch) -> set[str]:
     sh(f"sed -i -E '{edit}' params.yaml && ! git diff --quiet params.yaml", repo)
     try:
         check_params(repo, monkeypatch)
-        with Repo(str(repo)) as dvc:
+        with monkeypatch.context() as m, Repo(str(repo)) as dvc:
+            m.chdir(repo)  # status names stages relative to the working directory
             return set(dvc.status()) - {"check_params"}
     finally:
         sh("git checkout -q params.yaml", repo)
