@@ -9,7 +9,7 @@ import sys
 from conftest import ROOT, TINY_LM, kill_at_checkpoint
 from dictlearn.lm.config import ModelSpec, TrainLMSettings
 
-CFG = TINY_LM.model_copy(update={"steps": 600, "eval_every": 100, "checkpoint_every": 50,
+CFG = TINY_LM.model_copy(update={"steps": 300, "eval_every": 100, "checkpoint_every": 50,
                                  "precision": "fp32", "compile": False, "warmup_steps": 20})
 
 

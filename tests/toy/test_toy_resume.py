@@ -10,7 +10,7 @@ import sys
 from conftest import ROOT, kill_at_checkpoint, section
 from dictlearn.toy.config import Toy, ToySettings
 
-STEPS, EVERY = 1500, 100
+STEPS, EVERY = 600, 40
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
