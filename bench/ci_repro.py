@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from timing import Timed, compare, machine, require_quiet, write_figures  # noqa: E402
 
-from dictlearn.params.smoke import copy_tree  # noqa: E402
+from dictlearn.params.smoke import seed_repo  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_S = 180.0
@@ -71,18 +71,14 @@ def main() -> None:
         sys.exit("error: dvc not on PATH: run with the venv's bin first (make test builds it)")
 
     with tempfile.TemporaryDirectory(prefix="ci_repro_") as tmp:
-        repo = Path(tmp)
-        copy_tree(ROOT, repo)
-        shutil.copy(ROOT / "profiles/ci.yaml", repo / "params.yaml")
-        subprocess.run("git init -q && git add -A && git -c user.name=b -c user.email=b@b "
-                       "commit -qm ci", cwd=repo, shell=True, check=True)
+        repo = seed_repo(ROOT, Path(tmp), (ROOT / "profiles/ci.yaml").read_text(), "ci")
         total, stages = repro(repo)
 
         kinds = collections.Counter(name.split("@")[0] for name in stages)
-        startup = {}
-        for kind in kinds:  # warm (the run just imported all of it), best of `rounds`
-            startup[kind] = round(min(timed([sys.executable, f"stages/{kind}.py", "--help"], repo)
-                                      for _ in range(max(3, args.rounds))), 2)
+        help_of = {kind: (lambda k=kind: Timed(1, timed([sys.executable, f"stages/{k}.py",
+                                                         "--help"], repo))) for kind in kinds}
+        startup = {kind: round(1 / r["best"], 2) for kind, r in compare(
+            help_of, rounds=args.rounds, unit="starts", label="start-up ").items()}
         status = compare({
             "libyaml": lambda: Timed(1, timed(["dvc", "status", "-q"], repo)),
             "pure_python": lambda: Timed(1, timed([sys.executable, "-c", PURE_DVC, "status",

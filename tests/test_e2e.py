@@ -4,7 +4,6 @@ then a sweep knob that must re-run only the SAE stages."""
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from dictlearn.params.smoke import copy_tree
+from dictlearn.params.smoke import seed_repo
 
 pytestmark = pytest.mark.e2e
 
@@ -41,10 +40,8 @@ def ran(log: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
-    repo = tmp_path_factory.mktemp("repo")
-    copy_tree(ROOT, repo)
-    shutil.copy(ROOT / "profiles" / "ci.yaml", repo / "params.yaml")
-    sh("git init -q && git add -A && git commit -qm init", repo)
+    repo = seed_repo(ROOT, tmp_path_factory.mktemp("repo"),
+                     (ROOT / "profiles" / "ci.yaml").read_text(), "init")
     yield repo
     # the queued sweep's workers, should a test stop before it ends
     subprocess.run("dvc queue stop --kill", cwd=repo, shell=True, capture_output=True,

@@ -92,15 +92,20 @@ def make_repo(profile: str, dest: Path, root: Path = Path(".")) -> Path:
     parse_params(params, f"profiles/{profile}.yaml, shrunk")  # refused here, before any copy
     if dest.exists() and any(dest.iterdir()):
         raise ParamsError(f"{dest}: exists and is not empty; give a new directory")
+    return seed_repo(root, dest, f"# profiles/{profile}.yaml at its real shapes, every count "
+                     "shrunk (python -m dictlearn.params.smoke)\n"
+                     + yaml.safe_dump(params, sort_keys=False), f"smoke: {profile}")
+
+
+def seed_repo(root: Path, dest: Path, params_text: str, message: str) -> Path:
+    """`dest` as a fresh git repository of the tree at `root` (copy_tree) with `params_text` as
+    its params.yaml, all of it in one commit: what `dvc repro` runs from."""
     copy_tree(root, dest)
-    (dest / "params.yaml").write_text(
-        f"# profiles/{profile}.yaml at its real shapes, every count shrunk "
-        "(python -m dictlearn.params.smoke)\n" + yaml.safe_dump(params, sort_keys=False),
-        encoding="utf-8")
-    git = ["git", "-c", "user.name=smoke", "-c", "user.email=smoke@localhost"]
+    (dest / "params.yaml").write_text(params_text, encoding="utf-8")
+    git = ["git", "-c", "user.name=dictlearn", "-c", "user.email=dictlearn@localhost"]
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
     subprocess.run(git + ["add", "-A"], cwd=dest, check=True)
-    subprocess.run(git + ["commit", "-qm", f"smoke: {profile}"], cwd=dest, check=True)
+    subprocess.run(git + ["commit", "-qm", message], cwd=dest, check=True)
     return dest
 
 
